@@ -1,0 +1,71 @@
+"""Weight penalties and weight statistics; only weight matrices and kernels are penalised."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Below this magnitude a weight counts as zero in the sparsity figure; the proximal L1
+# step produces exact zeros, this only absorbs float dust from other optimizers.
+ZERO_TOL = 1e-8
+
+
+def penalized_weights(model: nn.Module) -> list[nn.Parameter]:
+    """Weights of linear and conv layers; biases and norm parameters are never penalised."""
+    return [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+def l1_penalty(weights: list[torch.Tensor], lam: float) -> torch.Tensor:
+    """lambda * sum |w|."""
+    return lam * sum(w.abs().sum() for w in weights)
+
+
+def l2_penalty(weights: list[torch.Tensor], lam: float) -> torch.Tensor:
+    """lambda / 2 * sum w^2."""
+    return 0.5 * lam * sum(w.pow(2).sum() for w in weights)
+
+
+def add_l2_grad_(weights: list[torch.Tensor], lam: float) -> None:
+    """Add the gradient of lambda/2*sum w^2 (= lambda*w) to each weight's grad, in place.
+
+    Same update as putting the penalty in the loss, without an autograd graph for it.
+    """
+    grads = [w.grad for w in weights if w.grad is not None]
+    torch._foreach_add_(grads, [w for w in weights if w.grad is not None], alpha=lam)
+
+
+@torch.no_grad()
+def soft_threshold_(weights: list[torch.Tensor], thresholds: list) -> None:
+    """Proximal step of L1: w <- sign(w) * max(|w| - t, 0), which lands on exact zeros."""
+    for w, t in zip(weights, thresholds):
+        w.copy_(w.sign() * (w.abs() - t).clamp_min(0))
+
+
+@torch.no_grad()
+def l1_thresholds(weights, optimizer: torch.optim.Optimizer, group: dict, lam: float) -> list:
+    """Per-weight thresholds of the L1 prox in the optimizer's own step geometry.
+
+    Plain and momentum SGD step by lr, so the threshold is lr * lambda. Adam scales each
+    coordinate's step by 1 / (sqrt(v_hat) + eps), so its prox threshold is scaled the same
+    way (proximal Adam); without that, Adam's normalised steps would undo the shrinkage.
+    """
+    lr = group["lr"]
+    if "betas" not in group:
+        return [lr * lam] * len(weights)
+    beta2, eps = group["betas"][1], group["eps"]
+    out = []
+    for w in weights:
+        state = optimizer.state[w]
+        v_hat = state["exp_avg_sq"] / (1 - beta2 ** float(state["step"]))
+        out.append(lr * lam / (v_hat.sqrt() + eps))
+    return out
+
+
+@torch.no_grad()
+def weight_stats(weights: list[torch.Tensor]) -> tuple[float, float, float]:
+    """(L2 norm, L1 norm, share of exact zeros) over all penalised weights."""
+    flat = torch.cat([w.reshape(-1) for w in weights])
+    norm = float(torch.linalg.vector_norm(flat))
+    l1 = float(flat.abs().sum())
+    sparsity = float((flat.abs() <= ZERO_TOL).sum()) / flat.numel()
+    return norm, l1, sparsity
