@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from regdemo.augment import AUGMENTATIONS
 from regdemo.datasets import DATASETS, KIND_IMAGE
@@ -130,10 +132,8 @@ class Config:
         # The values fit alone but not together: keep each change that fits the base.
         config = base
         for name, value in changes.items():
-            try:
+            with contextlib.suppress(ConfigError):
                 config = dataclasses.replace(config, **{name: value})
-            except ConfigError:
-                pass
         return config, problems
 
 
@@ -185,7 +185,8 @@ class _Check:
                 " (like 64-64)"
             )
         left = "(" if self.low_open else "["
-        return f"{'an' if self.kind == 'int' else 'a'} {self.kind} in {left}{_num(self.low)}, {_num(self.high)}]"
+        article = "an" if self.kind == "int" else "a"
+        return f"{article} {self.kind} in {left}{_num(self.low)}, {_num(self.high)}]"
 
     def message(self, name: str, value: Any) -> str:
         shown = value if isinstance(value, str) else repr(value)
@@ -305,23 +306,23 @@ def _cross_field_errors(c: Config) -> list[str]:
             f"'n_train' + 'n_val' must be at most {spec.max_samples} for '{c.dataset}'; "
             f"got {c.n_train} + {c.n_val}."
         )
-    if spec.task == "classification" and spec.max_samples is not None:
-        if c.n_val < spec.n_classes or c.n_train < spec.n_classes:
-            errors.append(
-                f"'n_train' and 'n_val' must each be at least {spec.n_classes} "
-                f"(one per class) for '{c.dataset}'."
-            )
-    if not AUGMENTATIONS[c.augment].kinds & {spec.kind}:
+    small = min(c.n_train, c.n_val) < spec.n_classes
+    if spec.task == "classification" and spec.max_samples is not None and small:
+        errors.append(
+            f"'n_train' and 'n_val' must each be at least {spec.n_classes} "
+            f"(one per class) for '{c.dataset}'."
+        )
+    if spec.kind not in AUGMENTATIONS[c.augment].kinds:
+        fitting = ", ".join(repr(a) for a, v in AUGMENTATIONS.items() if spec.kind in v.kinds)
         errors.append(
             f"'augment' {c.augment!r} does not fit the {spec.kind} dataset '{c.dataset}'; "
-            f"use one of {', '.join(repr(a) for a, v in AUGMENTATIONS.items() if spec.kind in v.kinds)}."
+            f"use one of {fitting}."
         )
     if c.arch == "cnn" and spec.kind != KIND_IMAGE:
         errors.append(f"'arch' 'cnn' needs image data (digits); got dataset '{c.dataset}'.")
     if c.residual and len(set(c.hidden)) > 1:
-        errors.append(
-            f"'residual' needs equal hidden widths (like 64-64-64); got {_CONSTRAINTS['hidden'].encode(c.hidden)}."
-        )
+        widths = _CONSTRAINTS["hidden"].encode(c.hidden)
+        errors.append(f"'residual' needs equal hidden widths (like 64-64-64); got {widths}.")
     if c.residual and not c.hidden:
         errors.append("'residual' needs at least one hidden layer.")
     if c.stochastic_depth > 0 and not c.residual:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -126,10 +126,11 @@ def _sparse(n, noise, rng):
         n_clusters_per_class=1,
         class_sep=1.5,
         flip_y=0.0,
-        shuffle=False,  # keeps the informative features in the first columns
+        shuffle=False,  # keeps the informative features in the first columns...
         random_state=_seed(rng),
     )
-    return x, y
+    rows = rng.permutation(n)  # ...but it also sorts rows by class: shuffle those
+    return x[rows], y[rows]
 
 
 def _bundled(name):

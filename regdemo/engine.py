@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from regdemo import models, regularizers
 from regdemo.augment import AUGMENTATIONS, DataInfo
@@ -114,6 +113,7 @@ class Trainer:
         self.events: list[Event] = []
         self.stop_reason: str | None = None
         self.diverged = False
+        self.restored_epoch: int | None = None  # set when early stopping restored weights
         self.early_stopping_ = EarlyStopping(config.patience, config.min_delta)
         self._grid_cache: dict[int, tuple] = {}
 
@@ -275,6 +275,7 @@ class Trainer:
             reason = f"early stopping: no val-loss gain for {c.patience} epochs (best epoch {best})"
             if c.restore_best and self.early_stopping_.restore(self.model_):
                 reason += f"; weights of epoch {best} restored"
+                self.restored_epoch = best
             self.stop_reason = reason
         elif self.epoch >= c.epochs:
             self.stop_reason = f"finished: reached {c.epochs} epochs"
@@ -334,15 +335,13 @@ class Trainer:
 
     def _maybe_resume(self) -> None:
         """A stop whose cause a live change removed (more epochs, more patience) lifts."""
-        if self.stop_reason is None or self.diverged:
+        if self.stop_reason is None or self.diverged or self.epoch >= self.config.epochs:
             return
-        c = self.config
-        if self.stop_reason.startswith("finished") and self.epoch < c.epochs:
-            self.stop_reason = None
-        elif self.stop_reason.startswith("early stopping") and not (
-            c.early_stopping and self.early_stopping_.should_stop(self.epoch)
+        if self.stop_reason.startswith("early stopping") and (
+            self.config.early_stopping and self.early_stopping_.should_stop(self.epoch)
         ):
-            self.stop_reason = None if self.epoch < c.epochs else self.stop_reason
+            return
+        self.stop_reason, self.restored_epoch = None, None
 
     # ----------------------------------------------------------------- branching
     def fork(self) -> Trainer:
@@ -357,7 +356,10 @@ class Trainer:
             both = torch.cat([self.x_train, self.x_val])
             lo, hi = both.min(0).values, both.max(0).values
             pad = 0.1 * (hi - lo) + 1e-3
-            axes = [torch.linspace(float(a), float(b), resolution) for a, b in zip(lo - pad, hi + pad)]
+            axes = [
+                torch.linspace(float(a), float(b), resolution)
+                for a, b in zip(lo - pad, hi + pad)
+            ]
             if self.split.kind == KIND_2D:
                 gx, gy = torch.meshgrid(axes[0], axes[1], indexing="xy")
                 points = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
@@ -410,8 +412,10 @@ class Trainer:
         return xa.numpy().copy(), ya.numpy().copy()
 
     def summary(self) -> dict[str, Any]:
-        """Final figures of the run so far."""
+        """Figures of the current weights: the last epoch's, or the restored best epoch's."""
         last = self.history[-1] if self.history else None
+        if self.restored_epoch is not None:
+            last = self.history[self.restored_epoch - 1]
         best = self.best_epoch
         return {
             "epochs": self.epoch,

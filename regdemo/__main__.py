@@ -1,0 +1,7 @@
+"""`python -m regdemo`: the command line."""
+
+import sys
+
+from regdemo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""`python -m regdemo train ...`: headless runs with a live progress line and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from regdemo.config import Config, ConfigError
+from regdemo.presets import DEFAULT_PRESET, PRESETS
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print usage + exit; we want one clear line
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m regdemo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train one run and print its summary")
+    train.add_argument("--preset", default=DEFAULT_PRESET, help="scenario name (see `presets`)")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a setting, e.g. --set dropout=0.5 --set hidden=64-64",
+    )
+    train.add_argument("--out", type=Path, help="write the history here (.csv or .json)")
+    train.add_argument("--quiet", action="store_true", help="no live progress line")
+    sub.add_parser("presets", help="list the scenarios")
+    return parser
+
+
+def config_from_args(preset: str, settings: list[str]) -> Config:
+    """The preset's config with `key=value` overrides; UsageError on anything bad."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    base = PRESETS[preset].config
+    query = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set takes KEY=VALUE; got {item!r}")
+        if key not in base.to_query():
+            raise UsageError(f"unknown setting {key!r}")
+        query[key] = value
+    config, problems = Config.from_query(query, base=base)
+    if problems:
+        raise UsageError(problems[0])
+    return config
+
+
+def _write_history(path: Path, trainer) -> None:
+    rows = [r.as_dict() for r in trainer.history]
+    if path.suffix == ".json":
+        payload = {
+            "config": trainer.config.to_query(),
+            "summary": trainer.summary(),
+            "events": [e.label for e in trainer.events],
+            "history": rows,
+        }
+        path.write_text(json.dumps(payload, indent=1))
+        return
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["epoch"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _train(args) -> int:
+    config = config_from_args(args.preset, args.set)
+    if args.out and args.out.suffix not in (".csv", ".json"):
+        raise UsageError(f"--out must end in .csv or .json; got {args.out.name!r}")
+    from regdemo.engine import Trainer  # torch loads only once the arguments are good
+
+    trainer = Trainer(config)
+    last_print = 0.0
+    while (record := trainer.step()) is not None:
+        now = time.perf_counter()
+        if not args.quiet and now - last_print > 0.2:
+            print(
+                f"\repoch {record.epoch:>6}/{config.epochs}  train {record.train_loss:.4f}"
+                f"  val {record.val_loss:.4f}  gap {record.gap:+.4f}",
+                end="", file=sys.stderr, flush=True,
+            )
+            last_print = now
+    if not args.quiet:
+        print(file=sys.stderr)
+    s = trainer.summary()
+    if s["epochs"]:
+        print(
+            f"train loss {s['train_loss']:.4f}  val loss {s['val_loss']:.4f}  gap {s['gap']:+.4f}"
+            f"  val score {s['val_score']:.3f}  best epoch {s['best_epoch']}"
+            f" (val loss {s['best_val_loss']:.4f})"
+        )
+    print(f"stopped: {trainer.stop_reason}")
+    if args.out:
+        _write_history(args.out, trainer)
+        print(f"history written to {args.out}")
+    return 1 if trainer.diverged else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad arguments, 1 for a diverged run)."""
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "presets":
+            for name, preset in PRESETS.items():
+                print(f"{name:16} {preset.title}")
+            return 0
+        return _train(args)
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
