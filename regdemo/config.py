@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from regdemo.augment import AUGMENTATIONS
 from regdemo.datasets import DATASETS, KIND_IMAGE
@@ -159,6 +162,11 @@ LIVE_KNOBS = frozenset(
 STRUCTURAL_KNOBS = frozenset(f.name for f in dataclasses.fields(Config)) - LIVE_KNOBS
 
 
+def encode(name: str, value: Any) -> str:
+    """One field's value as its URL text (the inverse of what from_query parses)."""
+    return _CONSTRAINTS[name].encode(value)
+
+
 def _short(raw: Any, limit: int = 40) -> str:
     text = str(raw)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -208,15 +216,17 @@ class _Check:
                 for w in widths
             )
             return ok, widths if ok else value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             return False, value
         if self.kind == "int":
-            if isinstance(value, float):
-                if not value.is_integer():
-                    return False, value
-                value = int(value)
+            if not isinstance(value, numbers.Integral) and not float(value).is_integer():
+                return False, value
+            value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int too large for a float is out of range anyway
+                return False, value
         if isinstance(value, float) and not math.isfinite(value):
             return False, value
         if value < self.low or value > self.high or (self.low_open and value == self.low):

@@ -181,8 +181,10 @@ def _stratified_pick(y: np.ndarray, n_train: int, n_val: int, rng: np.random.Gen
 
     idx = np.arange(len(y))
     rest, val = train_test_split(idx, test_size=n_val, stratify=y, random_state=_seed(rng))
-    if n_train == len(rest):
-        return rest, val
+    n_classes = len(np.unique(y))
+    if len(rest) - n_train < n_classes:
+        # Too few rows would be left over to stratify the rest: a random pick is as good.
+        return rng.permutation(rest)[:n_train], val
     train, _ = train_test_split(
         rest, train_size=n_train, stratify=y[rest], random_state=_seed(rng)
     )
