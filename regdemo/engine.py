@@ -125,10 +125,11 @@ class Trainer:
         groups = [{"params": self._weights, "weight_decay": c.weight_decay}]
         if others:  # biases and norm parameters: never decayed
             groups.append({"params": others, "weight_decay": 0.0})
+        # Measured on CPU: foreach SGD beats fused SGD; fused Adam beats foreach Adam.
         if c.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=c.lr, fused=True)
+            return torch.optim.SGD(groups, lr=c.lr, foreach=True)
         if c.optimizer == "momentum":
-            return torch.optim.SGD(groups, lr=c.lr, momentum=0.9, fused=True)
+            return torch.optim.SGD(groups, lr=c.lr, momentum=0.9, foreach=True)
         if c.optimizer == "adam":
             return torch.optim.Adam(groups, lr=c.lr, fused=True)
         return torch.optim.AdamW(groups, lr=c.lr, fused=True)

@@ -1,0 +1,190 @@
+"""Pure chart builders: (history, views) -> Plotly figures. No state, no Streamlit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Colorblind-safe pair (Okabe-Ito blue / vermillion), also told apart by dash style.
+TRAIN_COLOR, VAL_COLOR = "#0072B2", "#D55E00"
+GAP_FILL = "rgba(213, 94, 0, 0.12)"
+EVENT_COLOR, BEST_COLOR = "#6a3d9a", "#009E73"
+CLASS_COLORS = ("#0072B2", "#D55E00")
+_LAYOUT = dict(
+    template="plotly_white",
+    margin=dict(l=55, r=20, t=75, b=45),
+    legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0),
+    height=360,
+)
+
+
+def _figure(title: str, uirevision: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=dict(text=title, x=0, y=0.97, font=dict(size=15)),
+                      uirevision=uirevision,
+                      **_LAYOUT)
+    return fig
+
+
+def loss_figure(
+    history: Sequence,
+    events: Sequence = (),
+    best_epoch: int | None = None,
+    patience: int | None = None,
+    metric: str = "loss",
+    score_name: str = "accuracy",
+    log_y: bool = False,
+    window: int | None = None,
+    uirevision: str = "loss",
+) -> go.Figure:
+    """Train vs val curves with the gap shaded, live-change markers and the best epoch."""
+    if window:
+        history = [r for r in history if r.epoch > history[-1].epoch - window] if history else []
+    epochs = [r.epoch for r in history]
+    if metric == "loss":
+        train = [r.train_loss for r in history]
+        val = [r.val_loss for r in history]
+        title, y_title = "Loss: training vs validation", "loss"
+    else:
+        train = [r.train_score for r in history]
+        val = [r.val_score for r in history]
+        title, y_title = f"{score_name.capitalize()}: training vs validation", score_name
+    fig = _figure(title, uirevision)
+    fig.add_trace(go.Scatter(x=epochs, y=train, name="training", mode="lines",
+                             line=dict(color=TRAIN_COLOR, width=2.5)))
+    fig.add_trace(go.Scatter(x=epochs, y=val, name="validation", mode="lines",
+                             line=dict(color=VAL_COLOR, width=2.5, dash="dash"),
+                             fill="tonexty", fillcolor=GAP_FILL))
+    first = epochs[0] if epochs else 0
+    for event in events:
+        if event.epoch < first:
+            continue
+        fig.add_vline(x=event.epoch, line=dict(color=EVENT_COLOR, width=1.5, dash="dot"))
+        fig.add_annotation(x=event.epoch, y=1, yref="paper", text=event.label, showarrow=False,
+                           textangle=-90, xanchor="right", yanchor="top",
+                           font=dict(color=EVENT_COLOR, size=11))
+    if best_epoch and epochs and best_epoch >= first:
+        best = next((r for r in history if r.epoch == best_epoch), None)
+        if best is not None:
+            y = best.val_loss if metric == "loss" else best.val_score
+            fig.add_trace(go.Scatter(x=[best_epoch], y=[y], name=f"best epoch {best_epoch}",
+                                     mode="markers", marker=dict(symbol="star", size=14,
+                                                                 color=BEST_COLOR)))
+        if patience:
+            fig.add_vrect(x0=best_epoch, x1=best_epoch + patience, fillcolor=BEST_COLOR,
+                          opacity=0.08, line_width=0, annotation_text="patience",
+                          annotation_position="top left")
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text=y_title, type="log" if log_y and metric == "loss" else "linear")
+    return fig
+
+
+def boundary_figure(view: dict, split, ghosts: tuple | None = None,
+                    uirevision: str = "data") -> go.Figure:
+    """Decision boundary: P(class 1) heatmap with training and validation points."""
+    fig = _figure("Decision boundary", uirevision)
+    fig.add_trace(go.Contour(
+        x=view["x"], y=view["y"], z=view["z"], zmin=0, zmax=1, ncontours=20,
+        colorscale=[[0, "#c6dbef"], [0.5, "#ffffff"], [1, "#fdd0a2"]], showscale=False,
+        contours=dict(coloring="heatmap"), line=dict(width=0), hoverinfo="skip",
+        name="P(class 1)"))
+    fig.add_trace(go.Contour(
+        x=view["x"], y=view["y"], z=view["z"], contours=dict(start=0.5, end=0.5, size=1,
+                                                             coloring="none"),
+        line=dict(color="#333", width=2), showscale=False, hoverinfo="skip", name="boundary"))
+    if ghosts is not None:
+        gx, gy = ghosts
+        labels = gy.argmax(1) if gy.ndim == 2 else gy
+        fig.add_trace(go.Scatter(x=gx[:, 0], y=gx[:, 1], mode="markers", name="augmented",
+                                 marker=dict(size=6, color=[CLASS_COLORS[int(c)] for c in labels],
+                                             opacity=0.25)))
+    for name, x, y, symbol, size in (("validation", split.x_val, split.y_val, "x", 5),
+                                     ("training", split.x_train, split.y_train, "circle", 9)):
+        fig.add_trace(go.Scatter(
+            x=x[:, 0], y=x[:, 1], mode="markers", name=name,
+            marker=dict(symbol=symbol, size=size, color=[CLASS_COLORS[int(c)] for c in y],
+                        line=dict(color="white" if symbol == "circle" else None,
+                                  width=1 if symbol == "circle" else 0),
+                        opacity=1.0 if name == "training" else 0.45)))
+    fig.update_xaxes(title_text="x1 (standardised)", range=[view["x"][0], view["x"][-1]])
+    fig.update_yaxes(title_text="x2 (standardised)", range=[view["y"][0], view["y"][-1]])
+    return fig
+
+
+def curve_figure(view: dict, split, uirevision: str = "data") -> go.Figure:
+    """1-D regression: the fitted curve over training and validation points."""
+    fig = _figure("Fitted curve", uirevision)
+    fig.add_trace(go.Scatter(x=split.x_val[:, 0], y=split.y_val[:, 0], mode="markers",
+                             name="validation", marker=dict(color=VAL_COLOR, size=5, opacity=0.4,
+                                                            symbol="x")))
+    fig.add_trace(go.Scatter(x=split.x_train[:, 0], y=split.y_train[:, 0], mode="markers",
+                             name="training", marker=dict(color=TRAIN_COLOR, size=9)))
+    fig.add_trace(go.Scatter(x=view["x"], y=view["y"], mode="lines", name="model",
+                             line=dict(color="#222", width=3)))
+    fig.update_xaxes(title_text="x (standardised)")
+    fig.update_yaxes(title_text="y")
+    return fig
+
+
+def feature_figure(importance: np.ndarray, names: Sequence[str],
+                   informative: Sequence[int] = (), uirevision: str = "data") -> go.Figure:
+    """Per-feature weight size of the first layer; known informative features highlighted."""
+    fig = _figure("Input feature weights (first layer)", uirevision)
+    colors = [BEST_COLOR if i in set(informative) else "#888" for i in range(len(importance))]
+    fig.add_trace(go.Bar(x=list(names), y=importance, marker_color=colors, name="|w| per input"))
+    fig.update_yaxes(title_text="L2 norm of the input's weights")
+    fig.update_xaxes(tickangle=-60 if len(names) > 12 else 0)
+    return fig
+
+
+def images_figure(images: np.ndarray, labels: Sequence, title: str,
+                  shape=(8, 8), columns: int = 12, uirevision: str = "images") -> go.Figure:
+    """A strip of small grayscale images (augmented digits, misclassified ones)."""
+    n = min(len(images), columns * 2)
+    rows = max(1, -(-n // columns))
+    h, w = shape
+    canvas = np.full((rows * (h + 1), columns * (w + 1)), np.nan)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        canvas[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = images[i].reshape(h, w)
+    fig = _figure(title, uirevision)
+    fig.add_trace(go.Heatmap(z=canvas[::-1], colorscale="Greys", showscale=False,
+                             hoverinfo="skip"))
+    for i in range(n):
+        r, c = divmod(i, columns)
+        fig.add_annotation(x=c * (w + 1) + w / 2 - 0.5, y=rows * (h + 1) - r * (h + 1) - 0.2,
+                           text=str(labels[i]), showarrow=False, font=dict(size=10),
+                           yanchor="bottom")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(height=110 + 70 * rows)
+    return fig
+
+
+def weights_figure(weights: dict[str, np.ndarray], uirevision: str = "weights") -> go.Figure:
+    """Histogram of every layer's weights, overlaid; a spike at 0 is L1 at work."""
+    fig = _figure("Weight histogram per layer", uirevision)
+    for name, w in weights.items():
+        fig.add_trace(go.Histogram(x=w.reshape(-1), name=name, opacity=0.6, nbinsx=60))
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title_text="weight value")
+    fig.update_yaxes(title_text="count")
+    return fig
+
+
+def norm_figure(history: Sequence, uirevision: str = "norm") -> go.Figure:
+    """Weight norm and sparsity over epochs (two axes)."""
+    fig = _figure("Weight norm and sparsity", uirevision)
+    epochs = [r.epoch for r in history]
+    fig.add_trace(go.Scatter(x=epochs, y=[r.weight_norm for r in history], name="weight norm",
+                             line=dict(color=TRAIN_COLOR, width=2.5)))
+    fig.add_trace(go.Scatter(x=epochs, y=[100 * r.sparsity for r in history],
+                             name="sparsity %", yaxis="y2",
+                             line=dict(color=BEST_COLOR, width=2.5, dash="dash")))
+    fig.update_layout(yaxis=dict(title="L2 norm"),
+                      yaxis2=dict(title="zero weights %", overlaying="y", side="right",
+                                  range=[0, 100], showgrid=False))
+    fig.update_xaxes(title_text="epoch")
+    return fig

@@ -1,0 +1,1 @@
+"""The Streamlit page, in pieces: server-wide state, sidebar controls, live panels."""

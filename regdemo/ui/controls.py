@@ -1,0 +1,183 @@
+"""Sidebar controls: one widget per Config field, declared in a table, mapped to a Config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from regdemo.augment import AUGMENTATIONS
+from regdemo.config import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    LIVE_KNOBS,
+    OPTIMIZERS,
+    Config,
+    encode,
+)
+from regdemo.datasets import DATASETS
+
+LIVE = "⚡"  # marks knobs that change a running run without a restart
+
+
+@dataclass(frozen=True)
+class Control:
+    """How one Config field is shown: widget kind, options or range, and help text."""
+
+    name: str
+    label: str
+    widget: str  # selectbox, slider, select_slider, toggle, number, text
+    help: str
+    options: tuple = ()
+    low: float = 0.0
+    high: float = 1.0
+    step: float = 0.05
+    format: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"w_{self.name}"
+
+    @property
+    def live(self) -> bool:
+        return self.name in LIVE_KNOBS
+
+
+_LOG = (0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+SECTIONS: dict[str, list[Control]] = {
+    "Data": [
+        Control("dataset", "Dataset", "selectbox", "Which data to learn. 2-D sets show a "
+                "decision boundary, 1-D sets a fitted curve.", options=tuple(DATASETS),
+                format={k: v.title for k, v in DATASETS.items()}),
+        Control("n_train", "Training points", "number", "Fewer points make overfitting "
+                "easier to see.", low=4, high=5000, step=10),
+        Control("n_val", "Validation points", "number", "Held-out points that measure "
+                "generalization; never trained on.", low=4, high=5000, step=50),
+        Control("noise", "Input noise", "slider", "How much the classes overlap.",
+                low=0.0, high=1.0, step=0.05),
+        Control("label_noise", "Label noise", "slider", "Share of training labels that are "
+                "wrong. A big net memorises them.", low=0.0, high=0.5, step=0.05),
+    ],
+    "Model": [
+        Control("hidden", "Hidden layers", "text", "Widths of the hidden layers, like 64-64. "
+                "Wider and deeper nets can memorise more."),
+        Control("activation", "Activation", "selectbox", "Nonlinearity after each hidden "
+                "layer.", options=ACTIVATIONS),
+        Control("arch", "Architecture", "selectbox", "'cnn' adds two conv layers (digits only).",
+                options=ARCHITECTURES),
+        Control("batch_norm", "Batch norm", "toggle", "Normalise each hidden layer over the "
+                "batch; trains faster and regularizes a little."),
+        Control("residual", "Residual blocks", "toggle", "Skip connections around each hidden "
+                "layer (needed for stochastic depth)."),
+    ],
+    "Regularization": [
+        Control("l2", "L2 penalty", "select_slider", "Adds lambda/2 x sum of squared weights to "
+                "the loss: smaller weights, smoother boundary.", options=_LOG),
+        Control("l1", "L1 penalty", "select_slider", "Pushes weights to exact zeros; watch "
+                "sparsity and the feature bars.", options=_LOG),
+        Control("weight_decay", "Weight decay", "select_slider", "The optimizer's decay; "
+                "decoupled from the gradient under AdamW.",
+                options=(0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)),
+        Control("dropout", "Dropout", "slider", "Randomly silences this share of hidden units "
+                "while training.", low=0.0, high=0.95, step=0.05),
+        Control("augment", "Augmentation", "selectbox", "Transforms training inputs each epoch "
+                "(shift, rotate and pixel noise are for digits).", options=tuple(AUGMENTATIONS),
+                format={k: v.title for k, v in AUGMENTATIONS.items()}),
+        Control("augment_strength", "Augmentation strength", "slider", "Scales the "
+                "augmentation.", low=0.0, high=1.0, step=0.05),
+        Control("label_smoothing", "Label smoothing", "slider", "Aims for 1 - epsilon/2 "
+                "confidence instead of 100%.", low=0.0, high=0.5, step=0.05),
+        Control("stochastic_depth", "Stochastic depth", "slider", "Skips residual blocks at "
+                "random while training (deeper blocks more often).", low=0.0, high=0.9,
+                step=0.05),
+        Control("early_stopping", "Early stopping", "toggle", "Stop when validation loss has "
+                "not improved for `patience` epochs."),
+        Control("patience", "Patience (epochs)", "number", "How long to wait for a new best "
+                "validation loss.", low=1, high=100000, step=10),
+        Control("restore_best", "Restore best weights", "toggle", "On an early stop, go back "
+                "to the best epoch."),
+    ],
+    "Training": [
+        Control("optimizer", "Optimizer", "selectbox", "sgd, momentum (SGD with 0.9), adam or "
+                "adamw (decoupled weight decay).", options=OPTIMIZERS),
+        Control("lr", "Learning rate", "select_slider", "Step size; too high and the run "
+                "diverges.", options=(1e-4, 3e-4, 1e-3, 3e-3, 0.005, 0.01, 0.03, 0.1, 0.3, 1.0,
+                                      3.0, 10.0)),
+        Control("batch_size", "Batch size (0 = full)", "number", "Samples per step; small "
+                "batches add noise.", low=0, high=5000, step=10),
+        Control("epochs", "Epochs", "number", "Length of the run (can be raised mid-run).",
+                low=1, high=100000, step=100),
+        Control("seed", "Seed", "number", "Same seed, same run: data, weights and noise.",
+                low=0, high=2**31 - 1, step=1),
+    ],
+}
+CONTROLS = {c.name: c for section in SECTIONS.values() for c in section}
+
+
+def load_into_widgets(config: Config) -> None:
+    """Set every widget's state from a config (a preset, a link, a reset)."""
+    for control in CONTROLS.values():
+        value = getattr(config, control.name)
+        st.session_state[control.key] = encode("hidden", value) if control.name == "hidden" \
+            else value
+
+
+def _options(control: Control, value: Any) -> list:
+    options = list(control.options)
+    if value not in options:  # a link may carry a value between the slider's stops
+        options = sorted({*options, value}) if control.widget == "select_slider" else options
+    return options
+
+
+def _widget(control: Control, container) -> Any:
+    label = f"{control.label} {LIVE}" if control.live else control.label
+    key, kw = control.key, {"help": control.help, "key": control.key}
+    if control.widget == "selectbox":
+        fmt = control.format
+        return container.selectbox(label, control.options,
+                                   format_func=lambda v: fmt.get(v, str(v)), **kw)
+    if control.widget == "select_slider":
+        return container.select_slider(label, _options(control, st.session_state.get(key)),
+                                       format_func=lambda v: f"{v:g}", **kw)
+    if control.widget == "slider":
+        return container.slider(label, float(control.low), float(control.high),
+                                step=float(control.step), **kw)
+    if control.widget == "toggle":
+        return container.toggle(label, **kw)
+    if control.widget == "number":
+        return container.number_input(label, int(control.low), int(control.high),
+                                      step=int(control.step), **kw)
+    return container.text_input(label, **kw)
+
+
+def current_values() -> dict[str, str]:
+    """The widgets' values (from session state) as URL-style strings."""
+    values = {}
+    for control in CONTROLS.values():
+        if control.key in st.session_state:
+            value = st.session_state[control.key]
+            values[control.name] = value if isinstance(value, str) else \
+                encode(control.name, value)
+    return values
+
+
+def draw_controls(problems_by_field: dict[str, list[str]]) -> None:
+    """All sections in the sidebar, each problem shown under the control it concerns."""
+    for title, controls in SECTIONS.items():
+        heading = f"{title} ({LIVE} = live)" if title == "Regularization" else title
+        with st.sidebar.expander(heading, expanded=title in ("Regularization", "Data")):
+            for control in controls:
+                _widget(control, st)
+                for message in problems_by_field.get(control.name, []):
+                    st.error(message, icon=":material/warning:")
+
+
+def problems_by_field(problems: list[str]) -> dict[str, list[str]]:
+    """Attach each message to the first field it names ('dropout' must be ...)."""
+    out: dict[str, list[str]] = {}
+    for message in problems:
+        name = next((n for n in CONTROLS if f"'{n}'" in message), None)
+        out.setdefault(name or "dataset", []).append(message)
+    return out
