@@ -114,6 +114,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.diverged = False
         self.restored_epoch: int | None = None  # set when early stopping restored weights
+        self._final = False  # a stop no live change can lift (divergence, halt)
         self.early_stopping_ = EarlyStopping(config.patience, config.min_delta)
         self._grid_cache: dict[int, tuple] = {}
 
@@ -237,7 +238,7 @@ class Trainer:
         epoch = self.epoch + 1
         problem = self._divergence(epoch, mean_loss, train_loss, val_loss, norm)
         if problem:
-            self.stop_reason, self.diverged = problem, True
+            self.stop_reason, self.diverged, self._final = problem, True, True
             return None
         return EpochRecord(
             epoch=epoch,
@@ -334,9 +335,13 @@ class Trainer:
         # The rest (l1, l2, label smoothing, augmentation, batch size, epochs, early-stopping
         # switches) are read from self.config at every epoch.
 
+    def halt(self, reason: str) -> None:
+        """Stop for good from outside (a time limit, a failure): no live change lifts it."""
+        self.stop_reason, self._final = reason, True
+
     def _maybe_resume(self) -> None:
         """A stop whose cause a live change removed (more epochs, more patience) lifts."""
-        if self.stop_reason is None or self.diverged or self.epoch >= self.config.epochs:
+        if self.stop_reason is None or self._final or self.epoch >= self.config.epochs:
             return
         if self.stop_reason.startswith("early stopping") and (
             self.config.early_stopping and self.early_stopping_.should_stop(self.epoch)

@@ -57,7 +57,7 @@ def loss_figure(
     fig.add_trace(go.Scatter(x=epochs, y=val, name="validation", mode="lines",
                              line=dict(color=VAL_COLOR, width=2.5, dash="dash"),
                              fill="tonexty", fillcolor=GAP_FILL))
-    first = epochs[0] if epochs else 0
+    first = epochs[0] if (window and epochs) else 0  # events before a window are off-screen
     for event in events:
         if event.epoch < first:
             continue

@@ -72,6 +72,7 @@ class RunHandle:
         for record in trainer.history:
             self._history.add(record)
         self._pending_steps = 0
+        self._busy = False  # an epoch taken by the thread but not yet recorded
         self._thread: threading.Thread | None = None
         self._error: str | None = None
         self._speed: float | None = None  # epochs per second; None = as fast as possible
@@ -138,8 +139,17 @@ class RunHandle:
         """Change live knobs; applied between epochs. Raises ConfigError on bad input."""
         with self._lock:
             events = self.trainer.set_live(**knobs)
+            # More epochs can lift a finished run's stop: a run meant to train goes on.
+            resume = self._status == RUNNING and not self.trainer.stopped
+            self._wake.notify_all()
+        if resume:
+            self._ensure_thread()
         self._refresh_views(force=True)
         return events
+
+    @property
+    def config(self) -> Config:
+        return self.trainer.config
 
     def fork(self) -> RunHandle:
         """A new paused run that continues from this one's current epoch."""
@@ -152,7 +162,7 @@ class RunHandle:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                busy = self._pending_steps or (
+                busy = self._busy or self._pending_steps or (
                     self._status in (RUNNING, QUEUED) and not self.trainer.stopped
                 )
             if not busy:
@@ -202,14 +212,15 @@ class RunHandle:
                     return "exit"
                 if self._pending_steps:
                     self._pending_steps -= 1
+                    self._busy = True
                     return "train"
-                if self._status == RUNNING and self.runner._admit(self):
+                if self._status in (RUNNING, QUEUED) and self.runner._admit(self):
+                    self._status, self._busy = RUNNING, True
                     return "train"
                 if self._status == RUNNING:
                     self._status = QUEUED
-                if self._status == QUEUED and self.runner._admit(self):
-                    self._status = RUNNING
-                    return "train"
+                if self._status == PAUSED:
+                    self.runner._release(self)  # a paused run leaves its slot to others
                 self._wake.wait(0.2)
 
     def _loop(self) -> None:
@@ -221,7 +232,7 @@ class RunHandle:
                     record = self.trainer.step()
                     if record is not None:
                         self._history.add(record)
-                    speed = self._speed
+                    speed, self._busy = self._speed, False
                 done += 1
                 now = time.perf_counter()
                 if now - tick >= 0.5:
@@ -233,12 +244,12 @@ class RunHandle:
                     time.monotonic() - self.started_at > self.runner.max_run_seconds
                 ):
                     with self._lock:
-                        self.trainer.stop_reason = "stopped: the run reached the time limit"
+                        self.trainer.halt("stopped: the run reached the time limit")
         except Exception as exc:  # a failing run must not take the server down
             with self._lock:
                 self._error = f"the run failed: {type(exc).__name__}: {exc}"
-                self.trainer.stop_reason = self._error
-                self._status = STOPPED
+                self.trainer.halt(self._error)
+                self._status, self._busy = STOPPED, False
         finally:
             self._refresh_views(force=True)
             self.runner._release(self)

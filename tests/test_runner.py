@@ -23,7 +23,7 @@ def wait_until(predicate, timeout: float = 2.0, interval: float = 0.01) -> bool:
 
 
 def settle() -> None:
-    """Let an epoch already in flight land (wait() can return early: see the xfail at the end)."""
+    """Give a run a moment (guards timing-sensitive checks)."""
     time.sleep(0.05)
 
 
@@ -163,9 +163,6 @@ def test_invalid_live_value_raises_and_the_run_keeps_going(runner):
     assert snap.status == "running" and snap.events == [] and snap.error is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a live change on a run stopped by the time limit "
-                   "lifts the stop (Trainer._maybe_resume clears any non-divergence "
-                   "stop_reason), so the snapshot says 'running' with no thread")
 def test_live_change_does_not_lift_the_time_limit(make_runner):
     """An unrelated live change (lr) on a time-limited run leaves it stopped."""
     runner = make_runner(max_run_seconds=0.2)
@@ -179,9 +176,6 @@ def test_live_change_does_not_lift_the_time_limit(make_runner):
     assert snap.stop_reason is not None and "time limit" in snap.stop_reason
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: raising epochs live on a finished run clears its "
-                   "stop_reason but starts no thread: status 'running' forever, wait() "
-                   "times out")
 def test_more_epochs_on_a_finished_run_does_not_leave_it_stuck_running(runner):
     """After set_live(epochs=more) on a finished run, status matches what the thread does."""
     handle = runner.create(SMALL.replace(epochs=10))
@@ -251,8 +245,6 @@ def test_concurrency_cap_queues_the_second_run_until_the_first_stops(make_runner
     assert wait_until(lambda: second.status == "running" and epoch_of(second) >= 1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a paused run keeps its slot (_release only runs "
-                   "on stop or thread exit), so queued runs never start while it is paused")
 def test_a_paused_run_frees_its_slot(make_runner):
     """With max_concurrent=1, pausing the training run lets a queued run train."""
     runner = make_runner(max_concurrent=1)
@@ -378,9 +370,6 @@ def test_history_thinning_keeps_first_newest_and_order():
 
 
 # ----------------------------------------------------------------- races
-@pytest.mark.xfail(strict=True, reason="BUG: wait() can return before the last stepped epoch "
-                   "runs: _next_action() takes the pending step and releases the lock before "
-                   "_loop() trains it, and wait() sees no pending step and status 'paused'")
 def test_wait_after_step_sees_the_stepped_epoch(runner):
     """After step(1) + wait() the epoch is 1, even if the thread is slow to take the lock."""
     handle = runner.create(ENDLESS)
