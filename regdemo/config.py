@@ -89,6 +89,19 @@ class Config:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def with_live(self, **knobs) -> Config:
+        """A copy with live knobs changed; structural or unknown names are refused clearly."""
+        bad = sorted(set(knobs) - LIVE_KNOBS)
+        unknown = [k for k in bad if k not in _CONSTRAINTS]
+        if unknown:
+            raise ConfigError([f"unknown setting {k!r}" for k in unknown])
+        if bad:
+            raise ConfigError(
+                [f"'{k}' is structural: it needs a new run (press Reset), not a live change."
+                 for k in bad]
+            )
+        return self.replace(**knobs)
+
     @property
     def kind(self) -> str:
         return DATASETS[self.dataset].kind

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from regdemo import models, regularizers
 from regdemo.augment import AUGMENTATIONS, DataInfo
 from regdemo.callbacks import EarlyStopping
-from regdemo.config import LIVE_KNOBS, Config, ConfigError
+from regdemo.config import Config
 from regdemo.datasets import KIND_1D, KIND_2D, Split, make_split
 
 # A run whose weight norm passes this has exploded even if the loss is still finite.
@@ -295,16 +295,7 @@ class Trainer:
     # ----------------------------------------------------------------- live knobs
     def set_live(self, **knobs) -> list[Event]:
         """Change live knobs between epochs; records an event per change, resets nothing."""
-        bad = sorted(set(knobs) - LIVE_KNOBS)
-        if bad:
-            unknown = [k for k in bad if not hasattr(self.config, k)]
-            if unknown:
-                raise ConfigError([f"unknown setting {k!r}" for k in unknown])
-            raise ConfigError(
-                [f"'{k}' is structural: it needs a new run (press Reset), not a live change."
-                 for k in bad]
-            )
-        new = self.config.replace(**knobs)  # validates ranges and cross-field rules
+        new = self.config.with_live(**knobs)  # refuses structural knobs and bad values
         old, self.config = self.config, new
         events = []
         for knob in knobs:

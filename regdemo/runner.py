@@ -1,12 +1,21 @@
 """Runs trainers off the page: a handle per run, lock-protected snapshots, bounded history.
 
-This is the in-process thread backend (notebooks, the CLI, tests and the page for now).
-The page reads `snapshot()`; the training thread never touches the UI.
+Two backends, one API (`create`, and on each handle start/pause/step/stop/set_live/fork/
+snapshot/wait):
+- `ThreadRunner`: a thread per run, in this process (notebooks, the CLI, tests).
+- `ProcessRunner`: a few worker processes train every run in turn and send records back in
+  batches (the server: training threads would fight the page for the GIL, DESIGN.md 8).
+The page only reads `snapshot()`; no training code ever touches the UI.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
+import multiprocessing
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from regdemo.config import Config, ConfigError
-from regdemo.datasets import Split
+from regdemo.datasets import Split, make_split
 from regdemo.engine import EpochRecord, Event, Trainer
 
 QUEUED, RUNNING, PAUSED, STOPPED = "queued", "running", "paused", "stopped"
@@ -60,7 +69,7 @@ class _History:
             self.items = self.items[:half:2] + self.items[half:]
 
 
-class RunHandle:
+class ThreadRunHandle:
     """One run: start, pause, resume, step, stop, live knobs, fork and snapshots."""
 
     def __init__(self, runner: ThreadRunner, run_id: int, trainer: Trainer):
@@ -151,7 +160,7 @@ class RunHandle:
     def config(self) -> Config:
         return self.trainer.config
 
-    def fork(self) -> RunHandle:
+    def fork(self) -> ThreadRunHandle:
         """A new paused run that continues from this one's current epoch."""
         with self._lock:
             clone = self.trainer.fork()
@@ -267,8 +276,8 @@ class RunHandle:
         self._view_time = now
 
 
-class ThreadRunner:
-    """Creates runs and caps how many train at once (the rest wait, 'queued').
+class _Runner:
+    """Run registry, concurrency cap and the grace-period reaper shared by both backends.
 
     A run whose page went away (`orphan`) is stopped and forgotten after `grace` seconds
     unless the page comes back and reads it again (a reconnect within the grace period).
@@ -281,9 +290,26 @@ class ThreadRunner:
         self.grace = grace
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._runs: dict[int, RunHandle] = {}
+        self._runs: dict = {}
         self._active: set[int] = set()
         self._reaper: threading.Thread | None = None
+
+    def _register(self, handle):
+        with self._lock:
+            self._runs[handle.id] = handle
+        return handle
+
+    def get(self, run_id: int):
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def runs(self) -> list:
+        with self._lock:
+            return list(self._runs.values())
+
+    def stop_all(self) -> None:
+        for handle in self.runs():
+            handle.stop()
 
     def orphan(self, run_id: int) -> None:
         """The run's page closed: stop it after the grace period unless the page returns."""
@@ -304,6 +330,10 @@ class ThreadRunner:
             handle.stop()
             with self._lock:
                 self._runs.pop(run_id, None)
+            self._dropped(handle)
+
+    def _dropped(self, handle) -> None:
+        """Backend hook: free what a forgotten run holds elsewhere."""
 
     def _reap(self) -> None:
         while True:
@@ -321,27 +351,20 @@ class ThreadRunner:
                     self._reaper = None
                     return
 
-    def create(self, config: Config) -> RunHandle:
+
+class ThreadRunner(_Runner):
+    """A training thread per run, in this process."""
+
+    def create(self, config: Config) -> ThreadRunHandle:
         """A new paused run for `config` (data drawn and model built now)."""
         if not isinstance(config, Config):
             raise ConfigError([f"expected a Config; got {type(config).__name__}"])
         return self._adopt(Trainer(config))
 
-    def _adopt(self, trainer: Trainer) -> RunHandle:
-        handle = RunHandle(self, next(self._ids), trainer)
-        with self._lock:
-            self._runs[handle.id] = handle
-        return handle
+    def _adopt(self, trainer: Trainer) -> ThreadRunHandle:
+        return self._register(ThreadRunHandle(self, next(self._ids), trainer))
 
-    def get(self, run_id: int) -> RunHandle | None:
-        with self._lock:
-            return self._runs.get(run_id)
-
-    def runs(self) -> list[RunHandle]:
-        with self._lock:
-            return list(self._runs.values())
-
-    def _admit(self, handle: RunHandle) -> bool:
+    def _admit(self, handle) -> bool:
         with self._lock:
             if handle.id in self._active:
                 return True
@@ -350,14 +373,324 @@ class ThreadRunner:
                 return True
             return False
 
-    def _release(self, handle: RunHandle) -> None:
+    def _release(self, handle) -> None:
         with self._lock:
             self._active.discard(handle.id)
-
-    def stop_all(self) -> None:
-        for handle in self.runs():
-            handle.stop()
 
     def active_threads(self) -> list[threading.Thread]:
         """Training threads still alive (for lifecycle checks)."""
         return [h._thread for h in self.runs() if h._thread and h._thread.is_alive()]
+
+
+RunHandle = ThreadRunHandle  # the in-process handle under its historical name
+
+
+# ===================================================================== process backend
+@contextlib.contextmanager
+def _hidden_main():
+    """Hide `__main__`'s file while starting workers: under `streamlit run` it is app.py,
+    and spawned children would otherwise re-run the whole page."""
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    try:
+        for key in saved:
+            setattr(main, key, None) if key == "__spec__" else delattr(main, key)
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(main, key, value)
+
+
+class _Worker:
+    """One worker process, its command queue and the runs it holds."""
+
+    def __init__(self, ctx, index: int, updates):
+        from regdemo.workers import worker_main
+
+        self.index = index
+        self.commands = ctx.Queue()
+        self.ready = threading.Event()
+        self.n_runs = 0
+        self.process = ctx.Process(target=worker_main, args=(index, self.commands, updates),
+                                   name=f"regdemo-worker-{index}", daemon=True)
+        self.process.start()
+
+
+class ProcessRunHandle:
+    """The server's mirror of a run that trains in a worker process."""
+
+    def __init__(self, runner: ProcessRunner, run_id: int, worker: _Worker, config: Config,
+                 split: Split, history=(), events=()):
+        self.runner, self.id, self.worker, self.split = runner, run_id, worker, split
+        self._lock = threading.Lock()
+        self._config = config
+        self._status = PAUSED
+        self._want = PAUSED
+        self._closed = False
+        self._history = _History()
+        for record in history:
+            self._history.add(record)
+        self._events = list(events)
+        self._epoch = history[-1].epoch if history else 0
+        self._stop_reason: str | None = None
+        self._diverged = False
+        self._best_epoch: int | None = None
+        self._rate = 0.0
+        self._pending = 0
+        self._error: str | None = None
+        self._views: dict = {}
+        self._sent = self._acked = 0
+        self.last_seen = time.monotonic()
+        self.orphaned_at: float | None = None
+        self.started_at: float | None = None
+
+    def _send(self, op: str, *args) -> None:
+        with self._lock:
+            self._sent += 1
+            seq = self._sent
+        self.worker.commands.put((op, self.id, seq, *args))
+
+    # ----------------------------------------------------------------- controls
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    def start(self) -> None:
+        """Train until the run stops, is paused or stopped; queued while the server is full."""
+        with self._lock:
+            if self._closed or (self._stop_reason and self._status == STOPPED
+                                and self._epoch >= self._config.epochs):
+                return
+            self._want = RUNNING
+            self.started_at = self.started_at or time.monotonic()
+        if self.runner._admit(self):
+            self._go()
+        else:
+            with self._lock:
+                self._status = QUEUED
+
+    resume = start
+
+    def _go(self) -> None:
+        with self._lock:
+            self._status = RUNNING
+        self._send("start")
+
+    def pause(self) -> None:
+        with self._lock:
+            self._want = PAUSED
+            if self._status in (RUNNING, QUEUED):
+                self._status = PAUSED
+        self._send("pause")
+        self.runner._release(self)
+
+    def step(self, n: int = 1) -> None:
+        """Train exactly `n` more epochs, then pause."""
+        with self._lock:
+            if self._closed:
+                return
+            self._want, self._pending = PAUSED, self._pending + n
+            if self._status in (RUNNING, QUEUED):
+                self._status = PAUSED
+        self._send("step", n)
+        self.runner._release(self)
+
+    def stop(self) -> None:
+        """End the run for good."""
+        with self._lock:
+            self._closed, self._want, self._status = True, STOPPED, STOPPED
+        self._send("stop")
+        self.runner._release(self)
+
+    def set_speed(self, epochs_per_second: float | None) -> None:
+        self._send("speed", epochs_per_second or None)
+
+    def set_live(self, **knobs) -> list[Event]:
+        """Validate here (so bad input raises at once), apply in the worker between epochs."""
+        new = self._config.with_live(**knobs)
+        with self._lock:
+            self._config = new
+        self._send("live", knobs)
+        return []  # the worker records the events; they arrive with the next update
+
+    def fork(self) -> ProcessRunHandle:
+        """A new paused run in the same worker, continuing from this run's current epoch."""
+        return self.runner._fork(self)
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until the worker has applied every command and the run is not training."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                idle = self._acked >= self._sent and not self._pending and \
+                    self._status not in (RUNNING, QUEUED)
+            if idle:
+                return True
+            time.sleep(0.01)
+        return False
+
+    # ----------------------------------------------------------------- mirror
+    def _apply(self, update: dict) -> bool:
+        """Take a worker update; True when the run stopped training (its slot frees)."""
+        with self._lock:
+            for record in update["records"]:
+                self._history.add(record)
+            if "events" in update:
+                self._events = update["events"]
+            if "views" in update:
+                self._views = update["views"]
+            self._acked = max(self._acked, update["seq"])
+            self._epoch = update["epoch"]
+            self._stop_reason, self._diverged = update["stop_reason"], update["diverged"]
+            self._best_epoch, self._rate = update["best_epoch"], update["rate"]
+            self._pending, self._error = update["pending"], update["error"]
+            if self._acked >= self._sent and self._status != QUEUED:
+                self._status = update["status"]
+            ended = update["status"] == STOPPED
+            limit = self.runner.max_run_seconds
+            overdue = bool(limit and self.started_at and not ended
+                           and time.monotonic() - self.started_at > limit)
+        if overdue:
+            self._send("halt", "stopped: the run reached the time limit")
+        return ended
+
+    def snapshot(self) -> Snapshot:
+        """A consistent copy of the mirror, taken under the lock."""
+        self.last_seen = time.monotonic()
+        if not self.worker.process.is_alive() and not self._closed:
+            with self._lock:
+                self._error = self._error or "the training worker stopped unexpectedly"
+                self._stop_reason = self._stop_reason or self._error
+                self._status = STOPPED
+        with self._lock:
+            v = self._views
+            return Snapshot(
+                run_id=self.id,
+                config=self._config,
+                status=self._status,
+                epoch=self._epoch,
+                history=list(self._history.items),
+                events=list(self._events),
+                stop_reason=self._stop_reason,
+                diverged=self._diverged,
+                best_epoch=self._best_epoch,
+                epochs_per_second=self._rate,
+                view=v.get("view"),
+                weights=v.get("weights") or {},
+                feature_importance=v.get("importance"),
+                augmented=v.get("augmented"),
+                error=self._error,
+                split=self.split,
+            )
+
+
+class ProcessRunner(_Runner):
+    """A pool of worker processes (one per core by default) that train all runs in turn."""
+
+    def __init__(self, workers: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        ctx = multiprocessing.get_context("spawn")
+        self._updates = ctx.Queue()
+        self._queue: list[ProcessRunHandle] = []  # started while the server was full
+        with _hidden_main():
+            self._workers = [_Worker(ctx, i, self._updates)
+                             for i in range(workers or os.cpu_count() or 1)]
+        self._reader = threading.Thread(target=self._read, name="regdemo-updates", daemon=True)
+        self._reader.start()
+        atexit.register(self.shutdown)
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Block until every worker has imported torch and warmed up."""
+        deadline = time.monotonic() + timeout
+        return all(w.ready.wait(max(0.0, deadline - time.monotonic())) for w in self._workers)
+
+    def create(self, config: Config) -> ProcessRunHandle:
+        """A new paused run for `config`, placed on the least loaded worker."""
+        if not isinstance(config, Config):
+            raise ConfigError([f"expected a Config; got {type(config).__name__}"])
+        split = make_split(config.dataset, config.n_train, config.n_val, config.noise,
+                           config.label_noise, seed=config.seed)  # same data as the worker's
+        with self._lock:
+            worker = min(self._workers, key=lambda w: w.n_runs)
+            worker.n_runs += 1
+        handle = self._register(ProcessRunHandle(self, next(self._ids), worker, config, split))
+        handle._send("create", config)
+        return handle
+
+    def _fork(self, src: ProcessRunHandle) -> ProcessRunHandle:
+        snap = src.snapshot()
+        with self._lock:
+            src.worker.n_runs += 1
+        handle = ProcessRunHandle(self, next(self._ids), src.worker, snap.config, src.split,
+                                  history=snap.history, events=snap.events)
+        handle._best_epoch = snap.best_epoch
+        self._register(handle)
+        handle.worker.commands.put(("fork", handle.id, 0, src.id))
+        return handle
+
+    def _dropped(self, handle: ProcessRunHandle) -> None:
+        handle._send("drop")
+        with self._lock:
+            handle.worker.n_runs -= 1
+
+    def _admit(self, handle: ProcessRunHandle) -> bool:
+        with self._lock:
+            if handle.id in self._active or len(self._active) < self.max_concurrent:
+                self._active.add(handle.id)
+                return True
+            if handle not in self._queue:
+                self._queue.append(handle)
+            return False
+
+    def _release(self, handle: ProcessRunHandle) -> None:
+        promoted = []
+        with self._lock:
+            self._active.discard(handle.id)
+            if handle in self._queue:
+                self._queue.remove(handle)
+            while self._queue and len(self._active) < self.max_concurrent:
+                nxt = self._queue.pop(0)
+                if nxt._want == RUNNING and not nxt._closed:
+                    self._active.add(nxt.id)
+                    promoted.append(nxt)
+        for nxt in promoted:
+            nxt._go()
+
+    def _read(self) -> None:
+        """Apply the workers' batched updates to the mirrors (the server's only busy work)."""
+        while True:
+            try:
+                kind, index, payload = self._updates.get()
+            except (EOFError, OSError, ValueError):
+                return
+            if kind == "ready":
+                self._workers[index].ready.set()
+                continue
+            for run_id, update in payload:
+                handle = self.get(run_id)
+                if handle is not None and handle._apply(update):
+                    self._release(handle)
+
+    def worker_pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers]
+
+    def worker_run_counts(self) -> list[int]:
+        """Runs each worker holds (a forgotten run is dropped from its worker)."""
+        with self._lock:
+            return [w.n_runs for w in self._workers]
+
+    def shutdown(self) -> None:
+        """Stop the workers (at exit, or when a test is done with the pool)."""
+        for worker in self._workers:
+            if worker.process.is_alive():
+                with contextlib.suppress(Exception):
+                    worker.commands.put(("shutdown",))
+        for worker in self._workers:
+            worker.process.join(2)
+            if worker.process.is_alive():
+                worker.process.kill()

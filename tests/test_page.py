@@ -13,17 +13,31 @@ from regdemo.ui.state import get_runner
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-@pytest.fixture
-def app():
-    """A fresh page; afterwards every run is stopped and session caches are cleared."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    yield at
-    get_runner().stop_all()
-    for handle in get_runner().runs():
-        get_runner().forget(handle.id)
+def _fresh_page(monkeypatch, backend: str):
     import streamlit as st
 
     st.cache_resource.clear()
+    monkeypatch.setenv("REGDEMO_BACKEND", backend)
+    at = AppTest.from_file(APP, default_timeout=60)
+    yield at
+    runner = get_runner()
+    for handle in runner.runs():
+        runner.forget(handle.id)
+    if hasattr(runner, "shutdown"):
+        runner.shutdown()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app(monkeypatch):
+    """A fresh page on the in-process backend; afterwards runs stop and caches clear."""
+    yield from _fresh_page(monkeypatch, "thread")
+
+
+@pytest.fixture
+def process_app(monkeypatch):
+    """A fresh page on the server's default backend: worker processes."""
+    yield from _fresh_page(monkeypatch, "process")
 
 
 def _handle(at):
@@ -156,7 +170,7 @@ def test_structural_change_asks_for_a_new_run(app):
     app.button(key="btn_step").click().run()
     _wait_until_parked(app)
     assert app.session_state["run_id"] != first
-    assert _handle(app).trainer.config.hidden == (8,)
+    assert _handle(app).config.hidden == (8,)
 
 
 def test_diverged_run_shows_its_reason(app):
@@ -182,3 +196,23 @@ def test_reset_forgets_the_run(app):
     app.button(key="btn_reset").click().run()
     assert get_runner().get(run_id) is None
     assert any("Press **Train**" in m for m in _messages(app.info))
+
+
+def test_train_and_live_change_on_the_process_backend(process_app):
+    """The default backend: workers train, the page reads their batched records."""
+    app = process_app
+    app.run()
+    get_runner().wait_ready()
+    app.number_input(key="w_epochs").set_value(30).run()
+    for _ in range(2):
+        app.button(key="btn_step").click().run()
+        _wait_until_parked(app)
+    app.slider(key="w_dropout").set_value(0.5).run()
+    app.button(key="btn_train").click().run()
+    _wait_until_parked(app)
+    assert not app.exception
+    snap = _handle(app).snapshot()
+    assert [r.epoch for r in snap.history] == list(range(1, 31))
+    assert [e.label for e in snap.events] == ["dropout 0 -> 0.5 @ epoch 2"]
+    assert snap.stop_reason == "finished: reached 30 epochs"
+    assert next(m for m in app.metric if m.label == "Epoch").value == "30 / 30"

@@ -69,7 +69,7 @@ def _speed():
 
 
 def _structural_changes(handle, config: Config) -> list[str]:
-    old = handle.trainer.config
+    old = handle.config
     return [k for k in sorted(STRUCTURAL_KNOBS) if getattr(old, k) != getattr(config, k)]
 
 
@@ -90,7 +90,7 @@ def _step(config: Config) -> None:
 
 def _apply_live(handle, config: Config) -> str | None:
     """Send changed live knobs to the running trainer; returns an error message if refused."""
-    old = handle.trainer.config
+    old = handle.config
     changes = {k: getattr(config, k) for k in LIVE_KNOBS if getattr(old, k) != getattr(config, k)}
     if not changes:
         return None

@@ -6,17 +6,25 @@ import os
 
 import streamlit as st
 
-from regdemo.runner import ThreadRunner
+from regdemo.runner import ProcessRunner, ThreadRunner
 
 
 @st.cache_resource
-def get_runner() -> ThreadRunner:
-    """One runner for the whole server; limits come from the environment."""
-    return ThreadRunner(
+def get_runner() -> ProcessRunner | ThreadRunner:
+    """One runner for the whole server; backend and limits come from the environment.
+
+    REGDEMO_BACKEND=process (default): worker processes train, the server only draws.
+    REGDEMO_BACKEND=thread: training threads in this process (page tests, notebooks).
+    """
+    limits = dict(
         max_concurrent=int(os.environ.get("REGDEMO_MAX_RUNS", "8")),
         max_run_seconds=float(os.environ.get("REGDEMO_MAX_RUN_SECONDS", "1800")),
         grace=float(os.environ.get("REGDEMO_GRACE_SECONDS", "45")),
     )
+    if os.environ.get("REGDEMO_BACKEND", "process") == "thread":
+        return ThreadRunner(**limits)
+    workers = int(os.environ.get("REGDEMO_WORKERS", "0")) or None
+    return ProcessRunner(workers=workers, **limits)
 
 
 class SessionRuns:

@@ -1,0 +1,175 @@
+"""Worker process of the process backend: trains many runs in turn, sends batched updates.
+
+One worker per core. Each loop it reads commands, gives every run that wants epochs a short
+time slice, and about every 100 ms sends the new records (and, at most 4 times a second,
+fresh views) of the runs that changed. The server process never trains.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+
+PAUSED, RUNNING, STOPPED = "paused", "running", "stopped"
+SLICE_SECONDS = 0.02  # one run's turn before the next run's
+FLUSH_SECONDS = 0.1  # batch updates at this interval
+VIEW_SECONDS = 0.25  # decision boundary, weights: at most this often per run
+
+
+class _Run:
+    """A trainer plus what its page asked for."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.want = PAUSED
+        self.pending = 0  # epochs asked for by Step
+        self.speed = None  # epochs per second, None = max
+        self.next_due = 0.0
+        self.seq = 0  # last command handled, echoed so the server knows it was applied
+        self.records = []  # new since the last flush
+        self.events_sent = len(trainer.events)
+        self.dirty = True
+        self.view_time = 0.0
+        self.error = None
+        self.rate, self._count, self._tick = 0.0, 0, time.perf_counter()
+
+    def wants_epoch(self, now: float) -> bool:
+        if self.trainer.stopped or self.want == STOPPED:
+            return False
+        return self.pending > 0 or (self.want == RUNNING and now >= self.next_due)
+
+    def status(self) -> str:
+        if self.want == STOPPED or self.trainer.stopped:
+            return STOPPED
+        return RUNNING if self.want == RUNNING else PAUSED
+
+    def train_slice(self) -> None:
+        """Train epochs for up to SLICE_SECONDS (or until throttled, paused or stopped)."""
+        start = time.perf_counter()
+        while self.wants_epoch(time.perf_counter()):
+            try:
+                record = self.trainer.step()
+            except Exception as exc:  # one failing run must not take the worker down
+                self.error = f"the run failed: {type(exc).__name__}: {exc}"
+                self.trainer.halt(self.error)
+                record = None
+            if self.pending:
+                self.pending -= 1
+            if record is not None:
+                self.records.append(record)
+                self._count += 1
+            self.dirty = True
+            now = time.perf_counter()
+            if self.speed:
+                self.next_due = now + 1.0 / self.speed
+            if now - self._tick >= 0.5:
+                self.rate, self._count, self._tick = self._count / (now - self._tick), 0, now
+            if now - start >= SLICE_SECONDS:
+                break
+
+    def update(self, now: float, force_views: bool) -> dict:
+        """What changed since the last flush, for the server's mirror of this run."""
+        t = self.trainer
+        out = {
+            "seq": self.seq,
+            "records": self.records,
+            "status": self.status(),
+            "epoch": t.epoch,
+            "stop_reason": t.stop_reason,
+            "diverged": t.diverged,
+            "best_epoch": t.best_epoch,
+            "rate": self.rate if self.want == RUNNING else 0.0,
+            "pending": self.pending,
+            "error": self.error,
+        }
+        self.records = []
+        if len(t.events) != self.events_sent:
+            out["events"] = list(t.events)
+            self.events_sent = len(t.events)
+        if force_views or now - self.view_time >= VIEW_SECONDS:
+            out["views"] = {
+                "view": t.predict_grid(100),
+                "weights": t.weights(),
+                "importance": t.feature_importance(),
+                "augmented": t.augmented_sample(),
+            }
+            self.view_time = now
+        self.dirty = False
+        return out
+
+
+def _handle(runs: dict, message: tuple) -> None:
+    """Apply one command from the server."""
+    from regdemo.engine import Trainer
+
+    op, run_id, seq, *args = message
+    if op == "create":
+        runs[run_id] = _Run(Trainer(args[0]))
+    elif op == "fork":
+        src = runs.get(args[0])
+        if src is not None:
+            runs[run_id] = _Run(src.trainer.fork())
+    run = runs.get(run_id)
+    if run is None:
+        return
+    run.seq, run.dirty = seq, True
+    if op == "start":
+        run.want = RUNNING
+    elif op == "pause":
+        run.want = PAUSED
+    elif op == "step":
+        run.want, run.pending = PAUSED, run.pending + args[0]
+    elif op == "stop":
+        run.want = STOPPED
+    elif op == "drop":
+        runs.pop(run_id, None)
+    elif op == "speed":
+        run.speed, run.next_due = args[0], 0.0
+    elif op == "live":
+        try:
+            run.trainer.set_live(**args[0])
+        except Exception as exc:  # validated by the server already; never crash on it
+            run.error = f"a live change was refused: {exc}"
+    elif op == "halt":
+        run.trainer.halt(args[0])
+
+
+def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
+    """The worker process's loop; ends on a ('shutdown',) command."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        os.nice(niceness)  # the page's own process stays responsive
+    from regdemo.config import Config
+    from regdemo.engine import Trainer
+
+    # The first run in a process pays for imports (sklearn) and the first optimizer (~1 s):
+    # pay it now, before anyone presses Train.
+    Trainer(Config(n_train=8, n_val=8, hidden=(4,))).step()
+    updates.put(("ready", index, None))
+    runs: dict[int, _Run] = {}
+    last_flush = 0.0
+    while True:
+        now = time.perf_counter()
+        busy = any(r.wants_epoch(now) for r in runs.values())
+        handled = False
+        try:
+            message = commands.get_nowait() if busy else commands.get(timeout=0.05)
+            while True:
+                if message[0] == "shutdown":
+                    return
+                _handle(runs, message)
+                handled = True
+                message = commands.get_nowait()
+        except queue.Empty:
+            pass
+        for run in list(runs.values()):
+            run.train_slice()
+        now = time.perf_counter()
+        if handled or now - last_flush >= FLUSH_SECONDS:
+            batch = [(run_id, run.update(now, force_views=handled))
+                     for run_id, run in runs.items() if run.dirty]
+            if batch:
+                updates.put(("batch", index, batch))
+            last_flush = now
