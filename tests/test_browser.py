@@ -85,7 +85,7 @@ def page(browser):
 _POINTS = """() => {
   const p = [...document.querySelectorAll('.js-plotly-plot')]
     .find(e => e.layout && e.layout.title && e.layout.title.text.includes('Loss'));
-  return p ? p.data[0].x.length : 0;
+  return p && p._fullData && p._fullData[0] ? p._fullData[0].x.length : 0;
 }"""
 _ANNOTATIONS = """() => {
   const p = [...document.querySelectorAll('.js-plotly-plot')]

@@ -12,7 +12,7 @@ from regdemo.runner import PAUSED, QUEUED, RUNNING, STOPPED, Snapshot
 from regdemo.ui import controls
 from regdemo.ui.state import get_runner, session_runs
 
-POLL_SECONDS = 0.5  # live panels redraw at 2 Hz while a run trains
+POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains
 SPEEDS = ("max", 500, 200, 100, 50, 20, 10, 5)
 
 
@@ -150,6 +150,8 @@ def _live_panels() -> None:
         st.info("Press **Train** to start. Change the live knobs (⚡) while it trains and "
                 "watch the curves react; each change is marked on the chart.",
                 icon=":material/play_arrow:")
+        # Empty axes now: the Plotly bundle loads before Train, not after (first point sooner).
+        st.plotly_chart(plots.loss_figure([]), key="loss_chart", config={"displaylogo": False})
         return
     snap = handle.snapshot()
     _status_line(snap)
