@@ -225,13 +225,16 @@ def test_images_figure_lays_out_five_digits(digits_trainer):
 
 
 def test_weights_figure_has_one_histogram_per_layer(moons_trainer):
-    """Each layer's weights become one overlaid histogram named after the layer."""
+    """Each layer's weights become one overlaid histogram (binned here) named after it."""
     weights = moons_trainer.weights()
     fig = plots.weights_figure(weights)
     assert [t.name for t in fig.data] == list(weights)
-    assert all(isinstance(t, go.Histogram) for t in fig.data)
+    assert all(isinstance(t, go.Bar) for t in fig.data)
     for t, w in zip(fig.data, weights.values()):
-        assert len(t.x) == w.size
+        assert int(np.sum(t.y)) == w.size  # every weight counted once
+        assert len(t.x) == 60
+    top = max(np.abs(w).max() for w in weights.values())
+    assert fig.data[0].x[0] > -top and fig.data[0].x[-1] < top  # shared bins span the range
     assert len(fig.data) == 3  # 2 hidden layers + output layer
     assert fig.layout.barmode == "overlay"
 
