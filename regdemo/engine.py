@@ -16,7 +16,7 @@ from regdemo import models, regularizers
 from regdemo.augment import AUGMENTATIONS, DataInfo
 from regdemo.callbacks import EarlyStopping
 from regdemo.config import Config
-from regdemo.datasets import KIND_1D, KIND_2D, Split, make_split
+from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split, make_split
 
 # A run whose weight norm passes this has exploded even if the loss is still finite.
 MAX_WEIGHT_NORM = 1e6
@@ -397,6 +397,14 @@ class Trainer:
         if first.dim() != 2:
             return None
         return torch.linalg.vector_norm(first.detach(), dim=0).numpy().copy()
+
+    def mistakes(self, n: int = 24) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Misclassified validation images: (inputs, true labels, predicted labels)."""
+        if self.split.kind != KIND_IMAGE:
+            return None
+        pred = self._evaluate(self.x_val).argmax(1)
+        wrong = (pred != self.y_val).nonzero().reshape(-1)[:n]
+        return self.x_val[wrong].numpy().copy(), self.y_val[wrong].numpy(), pred[wrong].numpy()
 
     def augmented_sample(self, n: int = 64) -> tuple[np.ndarray, np.ndarray] | None:
         """A few augmented training inputs (for ghost points and preview strips)."""

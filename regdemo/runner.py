@@ -50,6 +50,7 @@ class Snapshot:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     feature_importance: np.ndarray | None = None
     augmented: tuple | None = None  # a few augmented training inputs
+    mistakes: tuple | None = None  # misclassified validation images (x, true, predicted)
     error: str | None = None  # an unexpected failure inside the run, in plain words
     split: Split | None = None  # the run's data (read-only, shared, not copied)
 
@@ -87,6 +88,7 @@ class ThreadRunHandle:
         self._speed: float | None = None  # epochs per second; None = as fast as possible
         self._rate = 0.0
         self._view = self._weights = self._importance = self._augmented = None
+        self._mistakes = None
         self._view_time = 0.0
         self.last_seen = time.monotonic()
         self.orphaned_at: float | None = None  # when its page went away (grace period)
@@ -201,6 +203,7 @@ class ThreadRunHandle:
                 weights=self._weights or {},
                 feature_importance=self._importance,
                 augmented=self._augmented,
+                mistakes=self._mistakes,
                 error=self._error,
                 split=t.split,
             )
@@ -273,6 +276,7 @@ class ThreadRunHandle:
             self._weights = t.weights()
             self._importance = t.feature_importance()
             self._augmented = t.augmented_sample()
+            self._mistakes = t.mistakes()
         self._view_time = now
 
 
@@ -584,6 +588,7 @@ class ProcessRunHandle:
                 weights=v.get("weights") or {},
                 feature_importance=v.get("importance"),
                 augmented=v.get("augmented"),
+                mistakes=v.get("mistakes"),
                 error=self._error,
                 split=self.split,
             )

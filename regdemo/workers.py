@@ -93,6 +93,7 @@ class _Run:
                 "weights": t.weights(),
                 "importance": t.feature_importance(),
                 "augmented": t.augmented_sample(),
+                "mistakes": t.mistakes(),
             }
             self.view_time = now
         self.dirty = False

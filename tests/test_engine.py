@@ -229,3 +229,16 @@ def test_cnn_and_residual_models_train():
     assert [m.p for m in res.model_.modules() if isinstance(m, DropPath)] == [
         pytest.approx(0.5 / 3), pytest.approx(1 / 3), pytest.approx(0.5)]
     assert res.fit(3)[-1].epoch == 3
+
+
+def test_mistakes_are_the_misclassified_validation_digits():
+    """Digits: every returned example is wrong, and all wrong ones up to n are returned."""
+    tr = Trainer(Config(dataset="digits", n_train=60, n_val=100, noise=0.0, hidden=(16,),
+                        epochs=3))
+    tr.fit()
+    x, true, pred = tr.mistakes(n=500)
+    assert (true != pred).all()
+    probs = tr.predict(tr.x_val.numpy())
+    assert len(x) == int((probs.argmax(1) != tr.y_val.numpy()).sum()) > 0
+    assert x.shape[1] == 64
+    assert Trainer(SMALL).mistakes() is None

@@ -216,3 +216,17 @@ def test_train_and_live_change_on_the_process_backend(process_app):
     assert [e.label for e in snap.events] == ["dropout 0 -> 0.5 @ epoch 2"]
     assert snap.stop_reason == "finished: reached 30 epochs"
     assert next(m for m in app.metric if m.label == "Epoch").value == "30 / 30"
+
+
+def test_digits_preset_shows_augmented_and_misclassified_digits(app):
+    """Digits: a strip of augmented training images and the misclassified ones."""
+    app.run()
+    app.selectbox(key="w_preset").set_value("digits_shift").run()
+    app.button(key="btn_step").click().run()
+    _wait_until_parked(app)
+    assert not app.exception
+    snap = _handle(app).snapshot()
+    assert snap.augmented is not None and snap.mistakes is not None
+    assert len(snap.mistakes[0]) > 0  # one epoch in, some digits are still wrong
+    charts = [c for c in app.get("plotly_chart")]
+    assert len(charts) >= 5  # loss, augmented strip, mistakes, weights, norm

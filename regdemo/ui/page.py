@@ -135,6 +135,12 @@ def _data_view(snap: Snapshot) -> None:
         else:
             images, labels, title = split.x_train, split.y_train, "Training digits"
         fig = plots.images_figure(images, list(labels), title)
+        if snap.mistakes is not None and len(snap.mistakes[0]):
+            x, true, pred = snap.mistakes
+            st.plotly_chart(plots.images_figure(
+                x, [f"{t}→{p}" for t, p in zip(true, pred)],
+                f"Misclassified validation digits (true→predicted), {len(x)} shown"),
+                key="mistakes_chart", config={"displaylogo": False})
     elif snap.feature_importance is not None:
         fig = plots.feature_figure(snap.feature_importance, split.feature_names,
                                    split.informative)
