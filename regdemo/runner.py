@@ -381,6 +381,10 @@ class ThreadRunner(_Runner):
         with self._lock:
             self._active.discard(handle.id)
 
+    def ready(self) -> bool:
+        """Threads start at once."""
+        return True
+
     def active_threads(self) -> list[threading.Thread]:
         """Training threads still alive (for lifecycle checks)."""
         return [h._thread for h in self.runs() if h._thread and h._thread.is_alive()]
@@ -608,6 +612,10 @@ class ProcessRunner(_Runner):
         self._reader = threading.Thread(target=self._read, name="regdemo-updates", daemon=True)
         self._reader.start()
         atexit.register(self.shutdown)
+
+    def ready(self) -> bool:
+        """True once every worker can train (the first start after boot takes seconds)."""
+        return all(w.ready.is_set() for w in self._workers)
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
         """Block until every worker has imported torch and warmed up."""

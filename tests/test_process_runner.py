@@ -17,7 +17,7 @@ LONG = SMALL.replace(epochs=100_000)
 @pytest.fixture(scope="module")
 def pool():
     runner = ProcessRunner(workers=2, grace=0.5)
-    assert runner.wait_ready(90)
+    assert runner.wait_ready(90) and runner.ready()
     yield runner
     runner.shutdown()
 

@@ -113,6 +113,9 @@ def _status_line(snap: Snapshot) -> None:
     cols[2].metric("Train loss", f"{last.train_loss:.4f}" if last else "–")
     cols[3].metric("Val loss", f"{last.val_loss:.4f}" if last else "–")
     cols[4].metric("Gap (val − train)", f"{last.gap:+.4f}" if last else "–")
+    if snap.status == RUNNING and not snap.history and not get_runner().ready():
+        st.info("Starting the training workers: the first run after a server start takes a "
+                "few seconds.", icon=":material/hourglass_top:")
     if snap.status == QUEUED:
         st.warning("The server is busy: this run is queued and starts when a slot frees up.")
     if snap.diverged or snap.error:
