@@ -205,6 +205,7 @@ def main() -> None:
     """Draw the whole page."""
     st.set_page_config(page_title="Regularization Lab", page_icon=":material/show_chart:",
                        layout="wide")
+    get_runner()  # the first page view starts the workers, so they are warm before Train
     if "initialized" not in st.session_state:
         _init_from_url()
     config, problems = Config.from_query(controls.current_values(),
