@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from regdemo import plots
@@ -13,6 +15,7 @@ from regdemo.ui import controls
 from regdemo.ui.state import get_runner, session_runs
 
 POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains
+HEAVY_SECONDS = 1.0  # boundary, weights and norm charts: at most once a second
 SPEEDS = ("max", 500, 200, 100, 50, 20, 10, 5)
 
 
@@ -124,33 +127,40 @@ def _status_line(snap: Snapshot) -> None:
         st.info(snap.stop_reason.capitalize(), icon=":material/flag:")
 
 
-def _data_view(snap: Snapshot) -> None:
+def _data_figures(snap: Snapshot) -> list[tuple[str, object]]:
+    """The data view's charts for this kind of data: [(key, figure), ...]."""
     split, kind = snap.split, snap.split.kind
     if kind == KIND_2D and snap.view is not None:
-        fig = plots.boundary_figure(snap.view, split, snap.augmented)
-    elif kind == KIND_1D and snap.view is not None:
-        fig = plots.curve_figure(snap.view, split)
-    elif kind == KIND_IMAGE:
+        return [("data_chart", plots.boundary_figure(snap.view, split, snap.augmented))]
+    if kind == KIND_1D and snap.view is not None:
+        return [("data_chart", plots.curve_figure(snap.view, split))]
+    if kind == KIND_IMAGE:
         if snap.augmented is not None:
             images, labels = snap.augmented
             labels = labels.argmax(1) if labels.ndim == 2 else labels
             title = f"Training digits as the net sees them ({snap.config.augment})"
         else:
             images, labels, title = split.x_train, split.y_train, "Training digits"
-        fig = plots.images_figure(images, list(labels), title)
+        out = []
         if snap.mistakes is not None and len(snap.mistakes[0]):
             x, true, pred = snap.mistakes
-            st.plotly_chart(plots.images_figure(
+            out.append(("mistakes_chart", plots.images_figure(
                 x, [f"{t}→{p}" for t, p in zip(true, pred)],
-                f"Misclassified validation digits (true→predicted), {len(x)} shown"),
-                key="mistakes_chart", config={"displaylogo": False})
-    elif snap.feature_importance is not None:
-        fig = plots.feature_figure(snap.feature_importance, split.feature_names,
-                                   split.informative)
-    else:
-        st.caption("No data view for this model.")
-        return
-    st.plotly_chart(fig, key="data_chart", config={"displaylogo": False})
+                f"Misclassified validation digits (true→predicted), {len(x)} shown")))
+        return out + [("data_chart", plots.images_figure(images, list(labels), title))]
+    if snap.feature_importance is not None:
+        return [("data_chart", plots.feature_figure(snap.feature_importance,
+                                                    split.feature_names, split.informative))]
+    return []
+
+
+def _heavy_figures(snap: Snapshot) -> dict:
+    """Charts that are costly to draw in the browser (contours, histograms)."""
+    return {
+        "data": _data_figures(snap),
+        "weights": plots.weights_figure(snap.weights) if snap.weights else None,
+        "norm": plots.norm_figure(snap.history),
+    }
 
 
 def _live_panels() -> None:
@@ -173,30 +183,39 @@ def _live_panels() -> None:
     window = opts[2].selectbox("Show epochs", ["all", 100, 500, 2000], key="w_window")
     freeze = opts[3].toggle("Freeze charts (zoom freely)", key="w_freeze",
                             help="Live redraws reset a zoom; freeze them while you look closer.")
-    figures = st.session_state.get("frozen_figures") if freeze else None
-    if figures is None:
-        figures = {
-            "loss": plots.loss_figure(
-                snap.history, snap.events, snap.best_epoch,
-                patience=c.patience if c.early_stopping else None, metric=metric or "loss",
-                score_name="R²" if c.task == "regression" else "accuracy", log_y=log_y,
-                window=None if window == "all" else int(window)),
-            "norm": plots.norm_figure(snap.history),
-            "weights": plots.weights_figure(snap.weights) if snap.weights else None,
-        }
-        st.session_state["frozen_figures"] = figures
+    loss = st.session_state.get("loss_figure") if freeze else None
+    if loss is None:
+        loss = plots.loss_figure(
+            snap.history, snap.events, snap.best_epoch,
+            patience=c.patience if c.early_stopping else None, metric=metric or "loss",
+            score_name="R²" if c.task == "regression" else "accuracy", log_y=log_y,
+            window=None if window == "all" else int(window))
+        st.session_state["loss_figure"] = loss
+    # Redrawing a contour or histogram costs the browser far more than a line chart: while
+    # a run trains they are rebuilt at most once a second (an unchanged figure is not
+    # redrawn), so the loss curve keeps its pace and sliders stay responsive.
+    now = time.monotonic()
+    stamp, heavy, run_id = st.session_state.get("heavy", (0.0, None, None))
+    stale = heavy is None or run_id != snap.run_id or snap.status != RUNNING or \
+        now - stamp >= HEAVY_SECONDS
+    if stale and not (freeze and heavy is not None):
+        heavy = _heavy_figures(snap)
+        st.session_state["heavy"] = (now, heavy, snap.run_id)
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(figures["loss"], key="loss_chart", config={"displaylogo": False})
+        st.plotly_chart(loss, key="loss_chart", config={"displaylogo": False})
     with right:
-        _data_view(snap)
+        for key, fig in heavy["data"]:
+            st.plotly_chart(fig, key=key, config={"displaylogo": False})
+        if not heavy["data"]:
+            st.caption("No data view for this model.")
     left, right = st.columns(2)
     with left:
-        if figures["weights"] is not None:
-            st.plotly_chart(figures["weights"], key="weights_chart",
+        if heavy["weights"] is not None:
+            st.plotly_chart(heavy["weights"], key="weights_chart",
                             config={"displaylogo": False})
     with right:
-        st.plotly_chart(figures["norm"], key="norm_chart", config={"displaylogo": False})
+        st.plotly_chart(heavy["norm"], key="norm_chart", config={"displaylogo": False})
     if st.session_state.get("polling") and snap.status not in (RUNNING, QUEUED):
         st.rerun(scope="app")  # the run ended: redraw the page and stop polling
 
