@@ -147,10 +147,10 @@ def test_boundary_figure_has_contours_and_every_point(moons_trainer):
     split = moons_trainer.split
     view = moons_trainer.predict_grid(50)
     fig = plots.boundary_figure(view, split)
-    contours = [t for t in fig.data if isinstance(t, go.Contour)]
-    assert len(contours) == 2
-    assert np.array_equal(np.asarray(contours[0].z), view["z"])
-    assert contours[1].contours.start == 0.5 == contours[1].contours.end
+    (heat,) = [t for t in fig.data if isinstance(t, go.Heatmap)]
+    assert np.array_equal(np.asarray(heat.z), view["z"])
+    (line,) = [t for t in fig.data if isinstance(t, go.Contour)]
+    assert line.contours.start == 0.5 == line.contours.end
     train, val = trace(fig, "training"), trace(fig, "validation")
     assert len(train.x) == 40 and len(val.x) == 60
     assert np.allclose(train.x, split.x_train[:, 0]) and np.allclose(train.y, split.x_train[:, 1])
@@ -278,3 +278,14 @@ def test_every_builder_is_deterministic(name, moons_trainer, sine_trainer, spars
     second = BUILDERS[name](trainers).to_json()
     assert first == second
     assert len(first) > 100
+
+
+def test_loss_figure_thins_long_histories_but_keeps_the_best_and_newest():
+    """At most MAX_DRAWN_POINTS per curve; the newest epoch and the best-epoch star stay."""
+    history = [record(e) for e in range(1, 2001)]
+    fig = plots.loss_figure(history, best_epoch=777)
+    train = trace(fig, "training")
+    assert len(train.x) == plots.MAX_DRAWN_POINTS
+    assert train.x[-1] == 2000 and train.x[0] == 1
+    star = trace(fig, "best epoch 777")
+    assert list(star.x) == [777] and star.y[0] == pytest.approx(0.5 + 0.1 * 773)
