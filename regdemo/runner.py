@@ -390,8 +390,6 @@ class ThreadRunner(_Runner):
         return [h._thread for h in self.runs() if h._thread and h._thread.is_alive()]
 
 
-RunHandle = ThreadRunHandle  # the in-process handle under its historical name
-
 
 # ===================================================================== process backend
 @contextlib.contextmanager

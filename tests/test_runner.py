@@ -1,4 +1,4 @@
-"""ThreadRunner and RunHandle: lifecycle, controls, live knobs, fork, limits and history."""
+"""ThreadRunner and its run handles: lifecycle, controls, live knobs, fork, limits and history."""
 
 import time
 
