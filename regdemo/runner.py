@@ -624,13 +624,14 @@ class ProcessRunner(_Runner):
         """A new paused run for `config`, placed on the least loaded worker."""
         if not isinstance(config, Config):
             raise ConfigError([f"expected a Config; got {type(config).__name__}"])
+        # Drawn once here and sent along: the page shows exactly the data the worker trains on.
         split = make_split(config.dataset, config.n_train, config.n_val, config.noise,
-                           config.label_noise, seed=config.seed)  # same data as the worker's
+                           config.label_noise, seed=config.seed)
         with self._lock:
             worker = min(self._workers, key=lambda w: w.n_runs)
             worker.n_runs += 1
         handle = self._register(ProcessRunHandle(self, next(self._ids), worker, config, split))
-        handle._send("create", config)
+        handle._send("create", config, split)
         return handle
 
     def _fork(self, src: ProcessRunHandle) -> ProcessRunHandle:

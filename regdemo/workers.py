@@ -106,7 +106,7 @@ def _handle(runs: dict, message: tuple) -> None:
 
     op, run_id, seq, *args = message
     if op == "create":
-        runs[run_id] = _Run(Trainer(args[0]))
+        runs[run_id] = _Run(Trainer(args[0], split=args[1]))
     elif op == "fork":
         src = runs.get(args[0])
         if src is not None:
