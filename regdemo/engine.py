@@ -416,6 +416,16 @@ class Trainer:
         xa, ya = AUGMENTATIONS[c.augment].apply(x, y, c.augment_strength, gen, self._info)
         return xa.numpy().copy(), ya.numpy().copy()
 
+    def views(self, resolution: int = 100) -> dict[str, Any]:
+        """Everything the page's data and weight panels draw, for one refresh."""
+        return {
+            "view": self.predict_grid(resolution),
+            "weights": self.weights(),
+            "importance": self.feature_importance(),
+            "augmented": self.augmented_sample(),
+            "mistakes": self.mistakes(),
+        }
+
     def summary(self) -> dict[str, Any]:
         """Figures of the current weights: the last epoch's, or the restored best epoch's."""
         last = self.history[-1] if self.history else None

@@ -55,6 +55,17 @@ class Snapshot:
     split: Split | None = None  # the run's data (read-only, shared, not copied)
 
 
+def _view_fields(views: dict) -> dict:
+    """Snapshot fields from a `Trainer.views()` dict (empty before the first refresh)."""
+    return {
+        "view": views.get("view"),
+        "weights": views.get("weights") or {},
+        "feature_importance": views.get("importance"),
+        "augmented": views.get("augmented"),
+        "mistakes": views.get("mistakes"),
+    }
+
+
 class _History:
     """Records with a cap: when full, every other old point is dropped (even thinning)."""
 
@@ -87,8 +98,7 @@ class ThreadRunHandle:
         self._error: str | None = None
         self._speed: float | None = None  # epochs per second; None = as fast as possible
         self._rate = 0.0
-        self._view = self._weights = self._importance = self._augmented = None
-        self._mistakes = None
+        self._views: dict = {}
         self._view_time = 0.0
         self.last_seen = time.monotonic()
         self.orphaned_at: float | None = None  # when its page went away (grace period)
@@ -199,13 +209,9 @@ class ThreadRunHandle:
                 diverged=t.diverged,
                 best_epoch=t.best_epoch,
                 epochs_per_second=self._rate,
-                view=self._view,
-                weights=self._weights or {},
-                feature_importance=self._importance,
-                augmented=self._augmented,
-                mistakes=self._mistakes,
                 error=self._error,
                 split=t.split,
+                **_view_fields(self._views),
             )
 
     # ----------------------------------------------------------------- the thread
@@ -271,12 +277,7 @@ class ThreadRunHandle:
         if not force and now - self._view_time < VIEW_INTERVAL:
             return
         with self._lock:
-            t = self.trainer
-            self._view = t.predict_grid(100)
-            self._weights = t.weights()
-            self._importance = t.feature_importance()
-            self._augmented = t.augmented_sample()
-            self._mistakes = t.mistakes()
+            self._views = self.trainer.views()
         self._view_time = now
 
 
@@ -574,7 +575,6 @@ class ProcessRunHandle:
                 self._stop_reason = self._stop_reason or self._error
                 self._status = STOPPED
         with self._lock:
-            v = self._views
             return Snapshot(
                 run_id=self.id,
                 config=self._config,
@@ -586,13 +586,9 @@ class ProcessRunHandle:
                 diverged=self._diverged,
                 best_epoch=self._best_epoch,
                 epochs_per_second=self._rate,
-                view=v.get("view"),
-                weights=v.get("weights") or {},
-                feature_importance=v.get("importance"),
-                augmented=v.get("augmented"),
-                mistakes=v.get("mistakes"),
                 error=self._error,
                 split=self.split,
+                **_view_fields(self._views),
             )
 
 

@@ -11,10 +11,10 @@ import os
 import queue
 import time
 
-PAUSED, RUNNING, STOPPED = "paused", "running", "stopped"
+from regdemo.runner import PAUSED, RUNNING, STOPPED, VIEW_INTERVAL
+
 SLICE_SECONDS = 0.02  # one run's turn before the next run's
 FLUSH_SECONDS = 0.1  # batch updates at this interval
-VIEW_SECONDS = 0.25  # decision boundary, weights: at most this often per run
 
 
 class _Run:
@@ -87,14 +87,8 @@ class _Run:
         if len(t.events) != self.events_sent:
             out["events"] = list(t.events)
             self.events_sent = len(t.events)
-        if force_views or now - self.view_time >= VIEW_SECONDS:
-            out["views"] = {
-                "view": t.predict_grid(100),
-                "weights": t.weights(),
-                "importance": t.feature_importance(),
-                "augmented": t.augmented_sample(),
-                "mistakes": t.mistakes(),
-            }
+        if force_views or now - self.view_time >= VIEW_INTERVAL:
+            out["views"] = t.views()
             self.view_time = now
         self.dirty = False
         return out
