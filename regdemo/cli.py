@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="write the history here (.csv or .json)")
     train.add_argument("--quiet", action="store_true", help="no live progress line")
     sub.add_parser("presets", help="list the scenarios")
+    # Commands that live beside the code they drive: each adds its parser with
+    # `set_defaults(handler=fn)`, fn(args) -> exit code, raising UsageError on bad input.
+    from regdemo import cli_runs, cli_sweep
+
+    cli_runs.register(sub)
+    cli_sweep.register(sub)
     return parser
 
 
@@ -114,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, preset in PRESETS.items():
                 print(f"{name:16} {preset.title}")
             return 0
-        return _train(args)
+        if args.command == "train":
+            return _train(args)
+        return args.handler(args)
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
