@@ -19,19 +19,37 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from regdemo.ui.live_chart import read_chart  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOSS_POINTS = """() => {
-  const p = [...document.querySelectorAll('.js-plotly-plot')]
-    .find(e => e.layout && e.layout.title && e.layout.title.text.includes('Loss'));
-  return p && p._fullData && p._fullData[0] ? p._fullData[0].x.length : 0;
-}"""
-MARKERS = """() => {
-  const p = [...document.querySelectorAll('.js-plotly-plot')]
-    .find(e => e.layout && e.layout.title && e.layout.title.text.includes('Loss'));
-  return p ? (p.layout.annotations || []).filter(a => a.text.startsWith('dropout')).length : 0;
-}"""
+
+
+class LossChart:
+    """The loss chart's frame, found once and re-found if it ever remounts."""
+
+    def __init__(self, page):
+        self.page, self.frame = page, None
+
+    def read(self) -> dict:
+        if self.frame is not None:
+            chart = read_chart(self.frame)
+            if chart and "Loss" in chart["title"]:
+                return chart
+        for frame in self.page.frames[1:]:
+            chart = read_chart(frame)
+            if chart and "Loss" in chart["title"]:
+                self.frame = frame
+                return chart
+        return {"points": 0, "annotations": []}
+
+    def points(self) -> int:
+        return self.read()["points"]
+
+    def markers(self) -> int:
+        return sum(t.startswith("dropout") for t in self.read()["annotations"])
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -57,15 +75,15 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit("streamlit did not start")
 
 
-def poll(page, script, predicate, timeout=30.0, every=0.01):
-    """Evaluate `script` until `predicate(value)`; returns (value, seconds waited)."""
+def poll(read, predicate, timeout=30.0, every=0.01):
+    """Call `read()` until `predicate(value)`; returns (value, seconds waited)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
-        value = page.evaluate(script)
+        value = read()
         if predicate(value):
             return value, time.perf_counter() - t0
         time.sleep(every)
-    raise TimeoutError(script)
+    raise TimeoutError(read)
 
 
 def one_try(browser, url: str, shot: Path | None) -> dict:
@@ -75,12 +93,14 @@ def one_try(browser, url: str, shot: Path | None) -> dict:
     page.goto(f"{url}/?preset=overfit&epochs=100000")
     page.get_by_text("to start. Change the live knobs").wait_for(timeout=60000)
     page.wait_for_function("!document.querySelector('[data-stale=true]')")
+    chart = LossChart(page)
+    chart.points()  # find the (empty) chart's frame before the clock starts
     page.get_by_role("button", name="Train", exact=True).click()
-    _, first = poll(page, LOSS_POINTS, lambda n: n > 0)
+    _, first = poll(chart.points, lambda n: n > 0)
     # Refresh interval: time between successive changes of the chart's point count.
-    changes, last, t_last = [], page.evaluate(LOSS_POINTS), time.perf_counter()
+    changes, last, t_last = [], chart.points(), time.perf_counter()
     while len(changes) < 8:
-        n = page.evaluate(LOSS_POINTS)
+        n = chart.points()
         if n != last:
             now = time.perf_counter()
             changes.append(now - t_last)
@@ -90,7 +110,7 @@ def one_try(browser, url: str, shot: Path | None) -> dict:
     slider.focus()
     t0 = time.perf_counter()
     slider.press("ArrowRight")
-    poll(page, MARKERS, lambda n: n > 0)
+    poll(chart.markers, lambda n: n > 0)
     marker = time.perf_counter() - t0
     if shot is not None:
         page.screenshot(path=str(shot))

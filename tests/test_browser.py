@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from regdemo.ui.live_chart import read_charts
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -82,23 +84,20 @@ def page(browser):
     context.close()
 
 
-_POINTS = """() => {
-  const p = [...document.querySelectorAll('.js-plotly-plot')]
-    .find(e => e.layout && e.layout.title && e.layout.title.text.includes('Loss'));
-  return p && p._fullData && p._fullData[0] ? p._fullData[0].x.length : 0;
-}"""
-_ANNOTATIONS = """() => {
-  const p = [...document.querySelectorAll('.js-plotly-plot')]
-    .find(e => e.layout && e.layout.title && e.layout.title.text.includes('Loss'));
-  return p ? (p.layout.annotations || []).map(a => a.text) : [];
-}"""
+def _loss_chart(page) -> dict:
+    return next((c for t, c in read_charts(page).items() if "Loss" in t),
+                {"points": 0, "annotations": []})
+
+
+_POINTS = lambda page: _loss_chart(page)["points"]
+_ANNOTATIONS = lambda page: _loss_chart(page)["annotations"]
 
 
 def _wait_for(page, script, predicate, timeout=45.0):
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:
-        value = page.evaluate(script)
+        value = script(page) if callable(script) else page.evaluate(script)
         if predicate(value):
             return value
         time.sleep(0.2)

@@ -1,8 +1,11 @@
 """Page logic through Streamlit's AppTest: presets, controls -> Config, links, errors, runs."""
 
+import base64
+import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -51,6 +54,22 @@ def _wait_until_parked(at, timeout=30.0):
 
 def _query(at) -> dict[str, str]:
     return {k: v if isinstance(v, str) else v[-1] for k, v in at.query_params.items()}
+
+
+def _charts(at) -> dict[str, dict]:
+    """The page's live charts by key, as the Plotly figure dicts sent to the browser."""
+    out = {}
+    for element in at.get("component_instance"):
+        if element.proto.component_name.endswith("live_chart"):
+            out[element.key] = json.loads(json.loads(element.proto.json_args)["spec"])
+    return out
+
+
+def _values(array) -> list:
+    """A trace's x or y as sent: a plain list, or Plotly's base64 typed array."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 def _messages(elements):
@@ -157,6 +176,10 @@ def test_step_then_live_change_records_an_event(app):
     app.button(key="btn_step").click().run()
     _wait_until_parked(app)
     assert handle.snapshot().epoch == 4  # same run: the live change did not reset it
+    loss = _charts(app)["loss_chart"]
+    assert _values(loss["data"][0]["x"]) == [1, 2, 3, 4]  # the training curve, every epoch
+    labels = [a["text"] for a in loss["layout"].get("annotations", [])]
+    assert "dropout 0 -> 0.5 @ epoch 3" in labels
 
 
 def test_structural_change_asks_for_a_new_run(app):
@@ -228,5 +251,7 @@ def test_digits_preset_shows_augmented_and_misclassified_digits(app):
     snap = _handle(app).snapshot()
     assert snap.augmented is not None and snap.mistakes is not None
     assert len(snap.mistakes[0]) > 0  # one epoch in, some digits are still wrong
-    charts = [c for c in app.get("plotly_chart")]
-    assert len(charts) >= 5  # loss, augmented strip, mistakes, weights, norm
+    charts = _charts(app)
+    assert set(charts) == {"loss_chart", "data_chart", "mistakes_chart", "weights_chart",
+                           "norm_chart"}
+    assert "Misclassified" in charts["mistakes_chart"]["layout"]["title"]["text"]
