@@ -573,12 +573,12 @@ def _open_checked(file) -> sqlite3.Connection:
     conn = sqlite3.connect(file, timeout=BUSY_TIMEOUT, isolation_level=None,
                            check_same_thread=False)  # our own lock serializes threads
     try:
-        conn.execute("PRAGMA journal_mode=WAL").fetchone()
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process in WAL
         result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         if result != "ok":
             raise _Unusable(f"integrity check: {result}")
-        _ensure_schema(conn)
+        _ensure_schema(conn)  # before WAL: a file that is not ours is left byte for byte
+        conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process in WAL
     except BaseException:
         conn.close()
         raise
@@ -835,7 +835,8 @@ def _parse_import(text: str | bytes) -> dict:
     if not isinstance(events, list) or len(events) > MAX_IMPORT_EVENTS:
         reject(f"'events' must be a list of at most {MAX_IMPORT_EVENTS:,} changes")
     for i, e in enumerate(events):
-        if not (isinstance(e, dict) and _whole(e.get("epoch")) and isinstance(e.get("knob"), str)
+        if not (isinstance(e, dict) and {"epoch", "knob", "old", "new"} <= e.keys()
+                and _whole(e["epoch"]) and isinstance(e["knob"], str)
                 and len(e["knob"]) <= 100 and _scalar(e.get("old")) and _scalar(e.get("new"))):
             reject(f"events[{i}] must be an object with epoch, knob, old and new")
 
