@@ -52,7 +52,6 @@ MAX_JSON_TEXT = 1000  # characters of one string inside an imported config, summ
 RUNNING, FINISHED, STOPPED, DIVERGED, INTERRUPTED, FAILED = (
     "running", "finished", "stopped", "diverged", "interrupted", "failed")
 STATUSES = (RUNNING, FINISHED, STOPPED, DIVERGED, INTERRUPTED, FAILED)
-ORIGINS = ("page", "cli", "sweep", "import", "notebook")
 
 # engine.EpochRecord's fields, in order (a test keeps them equal; importing the engine here
 # would load torch just to list runs).
@@ -61,6 +60,7 @@ FIELDS = ("epoch", "train_loss", "val_loss", "train_score", "val_score", "object
 FLOAT_FIELDS = FIELDS[1:]
 
 _RUN_ID = re.compile(r"[0-9a-f]{12}")
+_ORIGIN = re.compile(r"[a-z][a-z_]{0,19}")  # who made a run: page, cli, sweep, import, ...
 _TOKENS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # Connections inherited through fork(): closing one in the child could checkpoint and delete
 # the WAL the parent still uses, so they are kept referenced and never touched.
@@ -297,8 +297,9 @@ class RunStore:
         name = check_name(name if name is not None else _default_name(query))
         if parent is not None:
             check_run_id(parent)
-        if origin not in ORIGINS:
-            raise StoreError(f"origin must be one of {', '.join(ORIGINS)}; got {origin!r}")
+        if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+            raise StoreError(f"origin must be a short lowercase word (page, cli, ...); "
+                             f"got {_short(origin)}")
         run_id = check_run_id(run_id) if run_id is not None else secrets.token_hex(6)
         now = time.time()
         with self._write() as conn:

@@ -537,3 +537,11 @@ def test_sigkill_mid_run_leaves_the_written_epochs(tmp_path):
         assert run.info.status == "running" and run.info.epochs == len(epochs)
         assert s.mark_interrupted() == [run_id]  # its process is gone
         assert s.info(run_id).status == "interrupted"
+
+
+@pytest.mark.parametrize("origin", ["", "Page", "a b", "x" * 21, "../x", None])
+def test_origin_is_a_short_lowercase_word(store, origin):
+    """The origin is display text for the page: a short word, nothing else."""
+    with pytest.raises(StoreError, match="origin must be a short lowercase word"):
+        store.create(SMALL, origin=origin)
+    assert store.runs() == []
