@@ -337,9 +337,11 @@ class _Stack:
         size = flat.shape[1]
         figures += [
             torch.linalg.vector_norm(flat, dim=1), flat.abs().sum(1),
-            (flat.abs() <= ZERO_TOL).sum(1).float() / size,
+            (flat.abs() <= ZERO_TOL).sum(1).float(),  # a count: exact in float32
         ]
         rows = torch.stack(figures, 1).tolist()
+        for row in rows:
+            row[-1] /= size  # in double, as weight_stats divides
         if not self.classification:  # SSE -> MSE and R^2, as Trainer.scores
             n_val = self.x_all.shape[1] - n
             fixed = []
