@@ -30,6 +30,7 @@ QUEUED, RUNNING, PAUSED, STOPPED = "queued", "running", "paused", "stopped"
 # Views are refreshed at most this often while training (the page polls at ~2 Hz).
 VIEW_INTERVAL = 0.25
 MAX_POINTS = 2000  # history points kept per run; older ones are thinned out evenly
+SAVE_INTERVAL = 0.5  # seconds between batched writes of new epochs to the store
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ class ThreadRunHandle:
         self._history = _History()
         for record in trainer.history:
             self._history.add(record)
+        self._unsaved: list[EpochRecord] = list(trainer.history)  # for the store's saver
+        self.saved_id: str | None = None  # its id in the store, once written
+        self.initial_config = trainer.config  # at epoch 0: with the events, it replays the run
+        self.parent: int | None = None  # the run it was forked from
         self._pending_steps = 0
         self._busy = False  # an epoch taken by the thread but not yet recorded
         self._thread: threading.Thread | None = None
@@ -176,7 +181,9 @@ class ThreadRunHandle:
         """A new paused run that continues from this one's current epoch."""
         with self._lock:
             clone = self.trainer.fork()
-        return self.runner._adopt(clone)
+        handle = self.runner._adopt(clone)
+        handle.parent, handle.initial_config = self.id, self.initial_config
+        return handle
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until the run is not training (paused, stopped or finished)."""
@@ -192,9 +199,13 @@ class ThreadRunHandle:
         return False
 
     # ----------------------------------------------------------------- reading
-    def snapshot(self) -> Snapshot:
-        """A consistent copy of everything the page draws, taken under the lock."""
-        self.last_seen = time.monotonic()
+    def snapshot(self, touch: bool = True) -> Snapshot:
+        """A consistent copy of everything the page draws, taken under the lock.
+
+        A page's read `touch`es the run: the reaper then knows its page is still there.
+        """
+        if touch:
+            self.last_seen = time.monotonic()
         with self._lock:
             t = self.trainer
             status = self._effective_status()
@@ -213,6 +224,12 @@ class ThreadRunHandle:
                 split=t.split,
                 **_view_fields(self._views),
             )
+
+    def _drain(self) -> tuple[list[EpochRecord], list[Event]]:
+        """Records not yet saved (taken), and all events so far."""
+        with self._lock:
+            records, self._unsaved = self._unsaved, []
+            return records, list(self.trainer.events)
 
     # ----------------------------------------------------------------- the thread
     def _ensure_thread(self) -> None:
@@ -250,6 +267,7 @@ class ThreadRunHandle:
                     record = self.trainer.step()
                     if record is not None:
                         self._history.add(record)
+                        self._unsaved.append(record)
                     speed, self._busy = self._speed, False
                 done += 1
                 now = time.perf_counter()
@@ -289,7 +307,7 @@ class _Runner:
     """
 
     def __init__(self, max_concurrent: int = 8, max_run_seconds: float | None = 1800,
-                 grace: float = 45.0):
+                 grace: float = 45.0, store=None, save_interval: float = SAVE_INTERVAL):
         self.max_concurrent = max_concurrent
         self.max_run_seconds = max_run_seconds
         self.grace = grace
@@ -298,11 +316,20 @@ class _Runner:
         self._runs: dict = {}
         self._active: set[int] = set()
         self._reaper: threading.Thread | None = None
+        self.store = store  # a store.RunStore: every run's epochs are saved as it trains
+        self._saver = _Saver(self, store, save_interval) if store is not None else None
 
     def _register(self, handle):
         with self._lock:
             self._runs[handle.id] = handle
+        if self._saver is not None:
+            self._saver.wake()
         return handle
+
+    def save_now(self) -> None:
+        """Write every run's unsaved epochs to the store (the saver does it every 0.5 s)."""
+        if self._saver is not None:
+            self._saver.flush_all()
 
     def get(self, run_id: int):
         with self._lock:
@@ -336,6 +363,8 @@ class _Runner:
             with self._lock:
                 self._runs.pop(run_id, None)
             self._dropped(handle)
+            if self._saver is not None:
+                self._saver.flush(handle, final=True)
 
     def _dropped(self, handle) -> None:
         """Backend hook: free what a forgotten run holds elsewhere."""
@@ -355,6 +384,98 @@ class _Runner:
                 if not any(h.orphaned_at is not None for h in self._runs.values()):
                     self._reaper = None
                     return
+
+
+def summary_of(snap: Snapshot) -> dict:
+    """The `Trainer.summary()` figures, from a snapshot (both backends have one)."""
+    last = snap.history[-1] if snap.history else None
+    best = next((r for r in snap.history if r.epoch == snap.best_epoch), None)
+    return {
+        "epochs": snap.epoch,
+        "train_loss": last.train_loss if last else None,
+        "val_loss": last.val_loss if last else None,
+        "gap": last.gap if last else None,
+        "train_score": last.train_score if last else None,
+        "val_score": last.val_score if last else None,
+        "best_epoch": snap.best_epoch,
+        "best_val_loss": best.val_loss if best else None,
+        "sparsity": last.sparsity if last else None,
+        "stop_reason": snap.stop_reason,
+    }
+
+
+def _ending(snap: Snapshot) -> str:
+    """How a stopped run ended, in the store's words."""
+    if snap.diverged:
+        return "diverged"
+    if snap.error:
+        return "failed"
+    return "finished" if snap.stop_reason else "stopped"
+
+
+class _Saver:
+    """Writes each run's new epochs and events to the store in batches, from one thread.
+
+    Batches are small and frequent, so a server killed mid-run keeps all but the last
+    half second; a run is created in the store with its first epoch (an untrained run
+    leaves nothing behind) and finished when it stops or is forgotten.
+    """
+
+    def __init__(self, runner: _Runner, store, interval: float):
+        self.runner, self.store, self.interval = runner, store, interval
+        self._lock = threading.Lock()  # one flush at a time per run
+        self._events_saved: dict[int, int] = {}
+        self._ended: dict[int, int] = {}  # run id -> epoch at which it was marked finished
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None  # the last write that failed, for the page
+
+    def wake(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="regdemo-saver",
+                                            daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            self.flush_all()
+
+    def flush_all(self) -> None:
+        for handle in self.runner.runs():
+            self.flush(handle)
+
+    def flush(self, handle, final: bool = False) -> None:
+        """Save what `handle` trained since the last flush; `final` when it is forgotten."""
+        with self._lock:
+            try:
+                self._flush(handle, final)
+            except Exception as exc:  # a full disk must not stop training; the page says so
+                self.error = f"saving runs failed: {type(exc).__name__}: {exc}"
+
+    def _flush(self, handle, final: bool) -> None:
+        records, events = handle._drain()
+        if handle.saved_id is None:
+            if not records:
+                return
+            parent = self.runner.get(handle.parent) if handle.parent else None
+            handle.saved_id = self.store.create(
+                handle.initial_config, parent=parent.saved_id if parent else None,
+                origin="fork" if parent else "page")
+        new_events = events[self._events_saved.get(handle.id, 0):]
+        if records or new_events:
+            self.store.append(handle.saved_id, records, new_events)
+            self._events_saved[handle.id] = len(events)
+        if not (final or handle.status == STOPPED):
+            return
+        snap = handle.snapshot(touch=False)  # not a page read: the reaper must not see one
+        if self._ended.get(handle.id) != snap.epoch:
+            ending = "stopped" if final and snap.status != STOPPED else _ending(snap)
+            self.store.finish(handle.saved_id, ending, summary_of(snap))
+            self._ended[handle.id] = snap.epoch
+        if final:  # forgotten: nothing more will come
+            self._events_saved.pop(handle.id, None)
+            self._ended.pop(handle.id, None)
+
 
 
 class ThreadRunner(_Runner):
@@ -437,6 +558,10 @@ class ProcessRunHandle:
         self._history = _History()
         for record in history:
             self._history.add(record)
+        self._unsaved: list[EpochRecord] = list(history)  # for the store's saver
+        self.saved_id: str | None = None
+        self.initial_config = config
+        self.parent: int | None = None
         self._events = list(events)
         self._epoch = history[-1].epoch if history else 0
         self._stop_reason: str | None = None
@@ -547,6 +672,7 @@ class ProcessRunHandle:
         with self._lock:
             for record in update["records"]:
                 self._history.add(record)
+            self._unsaved += update["records"]
             if "events" in update:
                 self._events = update["events"]
             if "views" in update:
@@ -566,9 +692,16 @@ class ProcessRunHandle:
             self._send("halt", "stopped: the run reached the time limit")
         return ended
 
-    def snapshot(self) -> Snapshot:
-        """A consistent copy of the mirror, taken under the lock."""
-        self.last_seen = time.monotonic()
+    def _drain(self) -> tuple[list[EpochRecord], list[Event]]:
+        """Records not yet saved (taken), and all events so far."""
+        with self._lock:
+            records, self._unsaved = self._unsaved, []
+            return records, list(self._events)
+
+    def snapshot(self, touch: bool = True) -> Snapshot:
+        """A consistent copy of the mirror, taken under the lock (`touch`: a page's read)."""
+        if touch:
+            self.last_seen = time.monotonic()
         if not self.worker.process.is_alive() and not self._closed:
             with self._lock:
                 self._error = self._error or "the training worker stopped unexpectedly"
@@ -637,6 +770,7 @@ class ProcessRunner(_Runner):
         handle = ProcessRunHandle(self, next(self._ids), src.worker, snap.config, src.split,
                                   history=snap.history, events=snap.events)
         handle._best_epoch = snap.best_epoch
+        handle.parent, handle.initial_config = src.id, src.initial_config
         self._register(handle)
         handle.worker.commands.put(("fork", handle.id, 0, src.id))
         return handle

@@ -7,6 +7,18 @@ import os
 import streamlit as st
 
 from regdemo.runner import ProcessRunner, ThreadRunner
+from regdemo.store import RunStore
+
+
+@st.cache_resource
+def get_store() -> RunStore:
+    """Saved runs: one SQLite file in $REGDEMO_DATA_DIR (default ./runs).
+
+    Runs that a killed server left "running" are marked interrupted when it starts again.
+    """
+    store = RunStore()
+    store.mark_interrupted()
+    return store
 
 
 @st.cache_resource
@@ -20,6 +32,7 @@ def get_runner() -> ProcessRunner | ThreadRunner:
         max_concurrent=int(os.environ.get("REGDEMO_MAX_RUNS", "8")),
         max_run_seconds=float(os.environ.get("REGDEMO_MAX_RUN_SECONDS", "1800")),
         grace=float(os.environ.get("REGDEMO_GRACE_SECONDS", "45")),
+        store=get_store(),
     )
     if os.environ.get("REGDEMO_BACKEND", "process") == "thread":
         return ThreadRunner(**limits)
