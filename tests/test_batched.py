@@ -98,8 +98,10 @@ def test_l1_sparsity_matches(stacks, optimizer, lr):
     assert got[0]["sparsity"] == 0 and got[2]["sparsity"] > 0.2
 
 
-def test_label_smoothing_group(stacks):
-    configs = [BASE.replace(label_smoothing=e) for e in (0.0, 0.1, 0.3)]
+def test_label_smoothing_group_with_own_epoch_counts(stacks):
+    """Smoothing per model; a model that reaches its epochs leaves, the others go on."""
+    configs = [BASE.replace(label_smoothing=e, epochs=n) for e, n in ((0.0, 40), (0.1, 15),
+                                                                      (0.3, 30))]
     got = batched.train_many(configs)
     assert stacks == [3]
     assert_same(got, separate(configs))
@@ -113,6 +115,17 @@ def test_regression_group(stacks):
     ]
     got = batched.train_many(configs)
     assert stacks == [2]
+    assert_same(got, separate(configs))
+
+
+def test_large_group_trains_in_even_chunks(monkeypatch, stacks):
+    """A group bigger than one stack splits evenly (5 -> 2+2+1 at most 2), same results."""
+    monkeypatch.setattr(batched, "_STACK_FLOATS", 1)
+    monkeypatch.setattr(batched, "_MIN_STACK", 2)
+    configs = [BASE.replace(seed=s, l2=1e-3 * s, epochs=15) for s in range(5)]
+    assert [len(c) for c in batched._chunks([Trainer(c) for c in configs])] == [2, 2, 1]
+    got = batched.train_many(configs)
+    assert stacks == [5]
     assert_same(got, separate(configs))
 
 
