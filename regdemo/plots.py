@@ -12,6 +12,8 @@ TRAIN_COLOR, VAL_COLOR = "#0072B2", "#D55E00"
 GAP_FILL = "rgba(213, 94, 0, 0.12)"
 EVENT_COLOR, BEST_COLOR = "#6a3d9a", "#009E73"
 CLASS_COLORS = ("#0072B2", "#D55E00")
+# One color per compared run (Okabe-Ito, without its yellow, which vanishes on white).
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 MAX_DRAWN_POINTS = 600  # per curve: more than a chart's pixel width only costs render time
 # No named template: resolving one costs ~130 ms per figure, and Streamlit's theme applies.
 _LAYOUT = dict(
@@ -19,6 +21,14 @@ _LAYOUT = dict(
     legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0),
     height=360,
 )
+
+
+def _thin(history: Sequence) -> Sequence:
+    """At most MAX_DRAWN_POINTS records, evenly spaced, the newest kept."""
+    if len(history) <= MAX_DRAWN_POINTS:
+        return history
+    step = len(history) / MAX_DRAWN_POINTS
+    return [history[int(i * step)] for i in range(MAX_DRAWN_POINTS - 1)] + [history[-1]]
 
 
 def _figure(title: str, uirevision: str) -> go.Figure:
@@ -44,9 +54,7 @@ def loss_figure(
     if window:
         history = [r for r in history if r.epoch > history[-1].epoch - window] if history else []
     best = next((r for r in history if r.epoch == best_epoch), None) if best_epoch else None
-    if len(history) > MAX_DRAWN_POINTS:  # thin evenly, keep the newest point
-        step = len(history) / MAX_DRAWN_POINTS
-        history = [history[int(i * step)] for i in range(MAX_DRAWN_POINTS - 1)] + [history[-1]]
+    history = _thin(history)
     # numpy arrays, not lists: Plotly validates a 2,000-float list ~10x slower.
     epochs = np.array([r.epoch for r in history])
     if metric == "loss":
@@ -83,6 +91,44 @@ def loss_figure(
                           annotation_position="top left")
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text=y_title, type="log" if log_y and metric == "loss" else "linear")
+    return fig
+
+
+def compare_figure(
+    runs: Sequence[tuple[str, Sequence, Sequence]],
+    metric: str = "loss",
+    score_name: str = "accuracy",
+    log_y: bool = False,
+    title: str | None = None,
+    uirevision: str = "compare",
+) -> go.Figure:
+    """Several runs' curves on one chart: a color per run, training dashed, validation solid.
+
+    `runs` holds (label, history, events); each run's live changes are marked in its color.
+    """
+    what = "Loss" if metric == "loss" else score_name.capitalize()
+    fig = _figure(title or f"{what}: training (dashed) vs validation (solid)", uirevision)
+    for i, (label, history, events) in enumerate(runs):
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        history = _thin(history)
+        epochs = np.array([r.epoch for r in history])
+        pick = (lambda r: (r.train_loss, r.val_loss)) if metric == "loss" else \
+            (lambda r: (r.train_score, r.val_score))
+        values = np.array([pick(r) for r in history]).reshape(-1, 2)
+        fig.add_trace(go.Scatter(x=epochs, y=values[:, 0], name=f"{label} training",
+                                 mode="lines", legendgroup=label,
+                                 line=dict(color=color, width=2, dash="dash")))
+        fig.add_trace(go.Scatter(x=epochs, y=values[:, 1], name=f"{label} validation",
+                                 mode="lines", legendgroup=label,
+                                 line=dict(color=color, width=2.5)))
+        for event in events:
+            fig.add_vline(x=event.epoch, line=dict(color=color, width=1.2, dash="dot"))
+            fig.add_annotation(x=event.epoch, y=1, yref="paper", text=f"{label}: {event.label}",
+                               showarrow=False, textangle=-90, xanchor="right", yanchor="top",
+                               font=dict(color=color, size=11))
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text=what.lower(),
+                     type="log" if log_y and metric == "loss" else "linear")
     return fig
 
 

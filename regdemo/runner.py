@@ -97,6 +97,7 @@ class ThreadRunHandle:
         self.saved_id: str | None = None  # its id in the store, once written
         self.initial_config = trainer.config  # at epoch 0: with the events, it replays the run
         self.parent: int | None = None  # the run it was forked from
+        self.name: str | None = None  # for the store; None: one made from the config
         self._pending_steps = 0
         self._busy = False  # an epoch taken by the thread but not yet recorded
         self._thread: threading.Thread | None = None
@@ -459,7 +460,7 @@ class _Saver:
                 return
             parent = self.runner.get(handle.parent) if handle.parent else None
             handle.saved_id = self.store.create(
-                handle.initial_config, parent=parent.saved_id if parent else None,
+                handle.initial_config, handle.name, parent=parent.saved_id if parent else None,
                 origin="fork" if parent else "page")
         new_events = events[self._events_saved.get(handle.id, 0):]
         if records or new_events:
@@ -560,6 +561,7 @@ class ProcessRunHandle:
             self._history.add(record)
         self._unsaved: list[EpochRecord] = list(history)  # for the store's saver
         self.saved_id: str | None = None
+        self.name: str | None = None
         self.initial_config = config
         self.parent: int | None = None
         self._events = list(events)

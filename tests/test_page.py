@@ -16,11 +16,12 @@ from regdemo.ui.state import get_runner
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-def _fresh_page(monkeypatch, backend: str):
+def _fresh_page(monkeypatch, tmp_path, backend: str):
     import streamlit as st
 
     st.cache_resource.clear()
     monkeypatch.setenv("REGDEMO_BACKEND", backend)
+    monkeypatch.setenv("REGDEMO_DATA_DIR", str(tmp_path))  # each page starts with no saved runs
     at = AppTest.from_file(APP, default_timeout=60)
     yield at
     runner = get_runner()
@@ -32,15 +33,15 @@ def _fresh_page(monkeypatch, backend: str):
 
 
 @pytest.fixture
-def app(monkeypatch):
+def app(monkeypatch, tmp_path):
     """A fresh page on the in-process backend; afterwards runs stop and caches clear."""
-    yield from _fresh_page(monkeypatch, "thread")
+    yield from _fresh_page(monkeypatch, tmp_path, "thread")
 
 
 @pytest.fixture
-def process_app(monkeypatch):
+def process_app(monkeypatch, tmp_path):
     """A fresh page on the server's default backend: worker processes."""
-    yield from _fresh_page(monkeypatch, "process")
+    yield from _fresh_page(monkeypatch, tmp_path, "process")
 
 
 def _handle(at):
@@ -255,3 +256,70 @@ def test_digits_preset_shows_augmented_and_misclassified_digits(app):
     assert set(charts) == {"loss_chart", "data_chart", "mistakes_chart", "weights_chart",
                            "norm_chart"}
     assert "Misclassified" in charts["mistakes_chart"]["layout"]["title"]["text"]
+
+
+def _trace_names(figure: dict) -> list[str]:
+    return [t.get("name") for t in figure["data"]]
+
+
+def test_fork_trains_both_branches_and_a_knob_change_reaches_only_b(app):
+    """Fork at epoch 5: B starts from A's state, takes the next dropout change, A does not."""
+    app.run()
+    for _ in range(5):
+        app.button(key="btn_step").click().run()
+        _wait_until_parked(app)
+    app.button(key="btn_fork").click().run()
+    a, b = _handle(app), get_runner().get(app.session_state["run_b"])
+    assert b.snapshot().epoch == 5 and app.session_state["w_branch"] == "B"
+    app.slider(key="w_dropout").set_value(0.5).run()
+    assert (a.config.dropout, b.config.dropout) == (0.0, 0.5)
+    app.button(key="btn_step").click().run()
+    assert a.wait() and b.wait()
+    app.run()
+    assert (a.snapshot().epoch, b.snapshot().epoch) == (6, 6)
+    charts = _charts(app)
+    names = _trace_names(charts["loss_chart"])
+    assert {"A training", "A validation", "B training", "B validation"} <= set(names)
+    labels = [x["text"] for x in charts["loss_chart"]["layout"]["annotations"]]
+    assert "B: dropout 0 -> 0.5 @ epoch 5" in labels and "fork @ epoch 5" in labels
+    assert {"data_chart_A", "data_chart_B"} <= set(charts)
+    # Switching the knobs to A shows A's values again.
+    app.segmented_control(key="w_branch").set_value("A").run()
+    assert app.slider(key="w_dropout").value == 0.0
+
+
+def test_an_unchanged_fork_retraces_its_original_exactly(app):
+    """Same data, same weights, same random stream: without a change B equals A."""
+    app.run()
+    app.button(key="btn_step").click().run()
+    _wait_until_parked(app)
+    app.button(key="btn_fork").click().run()
+    for _ in range(4):
+        app.button(key="btn_step").click().run()
+        _wait_until_parked(app)
+    a = _handle(app).snapshot()
+    b = get_runner().get(app.session_state["run_b"]).snapshot()
+    assert [r.val_loss for r in a.history] == [r.val_loss for r in b.history]
+    app.button(key="btn_unfork").click().run()
+    assert "run_b" not in app.session_state and "B training" not in _trace_names(
+        _charts(app)["loss_chart"])
+
+
+def test_saved_runs_tab_overlays_the_runs_and_lists_what_differs(app):
+    """Two runs with different L2 are saved; the tab overlays them and names the setting."""
+    app.run()
+    app.number_input(key="w_epochs").set_value(15).run()
+    app.button(key="btn_train").click().run()
+    _wait_until_parked(app)
+    app.select_slider(key="w_l2").set_value(0.01).run()
+    app.button(key="btn_train").click().run()  # epochs reached: Train starts a new run
+    _wait_until_parked(app)
+    get_runner().save_now()
+    app.run()
+    picked = app.multiselect(key="w_compare")
+    assert len(picked.value) == 2  # the newest two, until the user picks
+    assert picked.options[0].startswith("overfit l2=0.01")  # named by what was changed
+    compare = _charts(app)["compare_chart"]
+    assert len([n for n in _trace_names(compare) if n.endswith("validation")]) == 2
+    differences = [d for d in app.dataframe if "l2" in list(d.value.index)]
+    assert differences and sorted(differences[0].value.loc["l2"]) == ["0.0", "0.01"]

@@ -289,3 +289,23 @@ def test_loss_figure_thins_long_histories_but_keeps_the_best_and_newest():
     assert train.x[-1] == 2000 and train.x[0] == 1
     star = trace(fig, "best epoch 777")
     assert list(star.x) == [777] and star.y[0] == pytest.approx(0.5 + 0.1 * 773)
+
+
+def test_compare_figure_gives_each_run_one_color_dashed_training_and_solid_validation():
+    other = [record(e) for e in range(1, 6)]
+    fig = plots.compare_figure([("A", HISTORY, []), ("B", other, [Event(3, "l2", 0.0, 0.01)])])
+    a_train, b_val = trace(fig, "A training"), trace(fig, "B validation")
+    assert a_train.line.dash == "dash" and b_val.line.dash is None
+    assert a_train.line.color != b_val.line.color
+    assert trace(fig, "B training").line.color == b_val.line.color
+    assert list(trace(fig, "B validation").y) == [r.val_loss for r in other]
+    assert [a.text for a in fig.layout.annotations] == ["B: l2 0 -> 0.01 @ epoch 3"]
+
+
+def test_compare_figure_scores_and_thinning():
+    long = [record(e) for e in range(1, 5001)]
+    fig = plots.compare_figure([("run", long, [])], metric="score", score_name="accuracy")
+    xs = trace(fig, "run validation").x
+    assert len(xs) == plots.MAX_DRAWN_POINTS and xs[-1] == 5000
+    assert list(trace(fig, "run training").y[:2]) == [long[0].train_score, long[8].train_score]
+    assert "Accuracy" in fig.layout.title.text

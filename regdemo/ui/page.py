@@ -7,8 +7,8 @@ import streamlit as st
 from regdemo.config import LIVE_KNOBS, STRUCTURAL_KNOBS, Config, ConfigError
 from regdemo.presets import DEFAULT_PRESET, PRESETS
 from regdemo.runner import QUEUED, RUNNING, STOPPED
-from regdemo.ui import controls, panels
-from regdemo.ui.state import get_runner, session_runs
+from regdemo.ui import compare, controls, panels
+from regdemo.ui.state import get_runner, get_store, session_runs
 
 POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains
 SPEEDS = ("max", 500, 200, 100, 50, 20, 10, 5)
@@ -40,21 +40,46 @@ def _init_from_url() -> None:
     st.session_state["initialized"] = True
 
 
-def _handle():
-    run_id = st.session_state.get("run_id")
+def _handle(slot: str = "run_id"):
+    """The session's run (A), or with slot="run_b" its fork (B); None if there is none."""
+    run_id = st.session_state.get(slot)
     return get_runner().get(run_id) if run_id is not None else None
 
 
+def _handles() -> list:
+    """A, and B when the run was forked: buttons act on both."""
+    return [h for h in (_handle(), _handle("run_b")) if h is not None]
+
+
+def _drop_fork() -> None:
+    run_id = st.session_state.pop("run_b", None)
+    st.session_state.pop("fork", None)
+    st.session_state["w_branch"] = "A"
+    if run_id is not None:
+        get_runner().forget(run_id)
+        session_runs().run_ids.discard(run_id)
+
+
 def _reset_run() -> None:
+    _drop_fork()
     run_id = st.session_state.pop("run_id", None)
     if run_id is not None:
         get_runner().forget(run_id)
         session_runs().run_ids.discard(run_id)
 
 
+def _run_name(config: Config) -> str:
+    """A saved run's name: its scenario and what was changed from it (at most three)."""
+    preset = st.session_state.get("preset", DEFAULT_PRESET)
+    base = PRESETS[preset].config.to_query()
+    changed = [f"{k}={v}" for k, v in config.to_query().items() if base.get(k) != v]
+    return " ".join([preset, *changed[:3]]) + (" …" if len(changed) > 3 else "")
+
+
 def _new_run(config: Config):
     _reset_run()
     handle = get_runner().create(config)
+    handle.name = _run_name(config)
     st.session_state["run_id"] = handle.id
     session_runs().run_ids.add(handle.id)
     handle.set_speed(_speed())
@@ -73,17 +98,51 @@ def _structural_changes(handle, config: Config) -> list[str]:
 
 def _train(config: Config) -> None:
     handle = _handle()
-    if handle is None or _structural_changes(handle, config) or handle.status == STOPPED:
-        handle = _new_run(config)
-    handle.set_speed(_speed())
-    handle.start()
+    if handle is None or _structural_changes(handle, config) or (
+            handle.status == STOPPED and _handle("run_b") is None):
+        _new_run(config)
+    for h in _handles():
+        h.set_speed(_speed())
+        h.start()
 
 
 def _step(config: Config) -> None:
     handle = _handle()
     if handle is None or _structural_changes(handle, config):
-        handle = _new_run(config)
-    handle.step(1)
+        _new_run(config)
+    for h in _handles():
+        h.step(1)
+
+
+def _pause() -> None:
+    for h in _handles():
+        h.pause()
+
+
+def _fork() -> None:
+    """Clone run A at its current epoch into B; both train on, side by side."""
+    a = _handle()
+    if a is None or not a.snapshot().epoch:
+        st.toast("Train a few epochs first: a fork continues from the current epoch.")
+        return
+    _drop_fork()
+    b = a.fork()
+    b.name = f"{getattr(a, 'name', 'run')} (fork B)"
+    snap = a.snapshot()
+    st.session_state["run_b"] = b.id
+    st.session_state["fork"] = {"epoch": snap.epoch, "events": len(snap.events)}
+    session_runs().run_ids.add(b.id)
+    b.set_speed(_speed())
+    if a.status in (RUNNING, QUEUED):
+        b.start()
+    st.session_state["w_branch"] = "B"  # the next knob change goes to the new branch
+
+
+def _on_branch_change() -> None:
+    """The live knobs now drive the other branch: show that branch's values."""
+    target = _handle("run_b" if st.session_state.get("w_branch") == "B" else "run_id")
+    if target is not None:
+        controls.load_into_widgets(target.config)
 
 
 def _apply_live(handle, config: Config) -> str | None:
@@ -119,19 +178,31 @@ def main() -> None:
     if b[0].button("Train", type="primary", key="btn_train", width="stretch",
                    icon=":material/play_arrow:"):
         _train(config)
-    if b[1].button("Pause", key="btn_pause", width="stretch", icon=":material/pause:") \
-            and _handle():
-        _handle().pause()
+    if b[1].button("Pause", key="btn_pause", width="stretch", icon=":material/pause:"):
+        _pause()
     if b[0].button("Step", key="btn_step", width="stretch", icon=":material/skip_next:"):
         _step(config)
     if b[1].button("Reset", key="btn_reset", width="stretch", icon=":material/restart_alt:"):
         _reset_run()
+    if b[0].button("Fork A/B", key="btn_fork", width="stretch", icon=":material/call_split:",
+                   help="Clone the run at this epoch: same data, same weights. Change a knob "
+                        "on one branch and watch both train side by side."):
+        _fork()
+    if b[1].button("Unfork", key="btn_unfork", width="stretch", icon=":material/close:",
+                   disabled=_handle("run_b") is None, help="Stop branch B; A trains on."):
+        _drop_fork()
+    if _handle("run_b") is not None:
+        sb.segmented_control("Live knobs change", ["A", "B"], key="w_branch",
+                             on_change=_on_branch_change, required=True,
+                             help="Which branch the ⚡ knobs below act on.")
     sb.select_slider("Speed (epochs/s)", SPEEDS, key="w_speed",
                      help="Slow the run down so a class can follow it.")
     handle = _handle()
+    for h in _handles():
+        h.set_speed(_speed())
     if handle is not None:
-        handle.set_speed(_speed())
-        refused = _apply_live(handle, config)
+        target = _handle("run_b") if st.session_state.get("w_branch") == "B" else None
+        refused = _apply_live(target or handle, config)
         if refused:
             problems = problems + [refused]
         changed = _structural_changes(handle, config)
@@ -145,16 +216,20 @@ def main() -> None:
         st.warning(f"Ignored from the link: {message}", icon=":material/link:")
 
     # run_every is fixed when the fragment is made: poll only while a run trains.
-    running = handle is not None and handle.status in (RUNNING, QUEUED)
+    running = any(h.status in (RUNNING, QUEUED) for h in _handles())
     st.session_state["polling"] = running
     st.session_state["task"] = config.task
-    st.fragment(run_every=POLL_SECONDS if running else None)(_live)()
+    live, saved = st.tabs(["Live run", "Saved runs"], key="w_tab")
+    with live:
+        st.fragment(run_every=POLL_SECONDS if running else None)(_live)()
+    with saved:
+        compare.saved_runs_tab(get_store())
 
 
 def _live() -> None:
-    """The fragment: live panels, and one full rerun when the run stops (polling off)."""
-    handle = _handle()
-    panels.live_panels(handle, st.session_state.get("task", "classification"))
-    if st.session_state.get("polling") and (handle is None
-                                            or handle.status not in (RUNNING, QUEUED)):
+    """The fragment: live panels, and one full rerun when the runs stop (polling off)."""
+    panels.live_panels(_handle(), st.session_state.get("task", "classification"),
+                       _handle("run_b"), st.session_state.get("fork"))
+    if st.session_state.get("polling") and not any(
+            h.status in (RUNNING, QUEUED) for h in _handles()):
         st.rerun(scope="app")

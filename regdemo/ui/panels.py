@@ -75,13 +75,16 @@ def _heavy_figures(snap: Snapshot) -> dict:
     }
 
 
-def live_panels(handle, task: str) -> None:
+def live_panels(handle, task: str, handle_b=None, fork: dict | None = None) -> None:
     """Everything that changes while a run trains; `handle` is None before the first Train.
 
+    With a fork, `handle_b` is branch B and `fork` says where it split ({epoch, events}):
+    both curve sets share one chart and both data views stand next to each other.
     Each chart keeps its place in the element tree whatever the run's state (messages sit
     in one container above them), so the browser updates it in place instead of remounting.
     """
     snap = handle.snapshot() if handle is not None else None
+    snap_b = handle_b.snapshot() if handle_b is not None and snap is not None else None
     task = snap.config.task if snap is not None else task
     with st.container():
         if snap is None:
@@ -90,6 +93,8 @@ def live_panels(handle, task: str) -> None:
                     icon=":material/play_arrow:")
         else:
             status_line(snap)
+            if snap_b is not None:
+                _branch_line(snap_b, fork or {})
     opts = st.columns([1, 1, 1, 2])
     metric = opts[0].segmented_control(
         "Curve", ["loss", "score"], default="loss", key="w_metric",
@@ -99,24 +104,41 @@ def live_panels(handle, task: str) -> None:
     window = opts[2].selectbox("Show epochs", ["all", 100, 500, 2000], key="w_window")
     opts[3].caption("Drag on a chart to zoom: the zoom stays while it trains. "
                     "Double-click to zoom out.")
-    loss = plots.loss_figure(
-        snap.history if snap else [], snap.events if snap else (),
-        snap.best_epoch if snap else None,
-        patience=snap.config.patience if snap and snap.config.early_stopping else None,
-        metric=metric or "loss", score_name="R²" if task == "regression" else "accuracy",
-        log_y=log_y, window=None if window == "all" else int(window))
+    score_name = "R²" if task == "regression" else "accuracy"
+    window = None if window == "all" else int(window)
+    if snap_b is None:
+        loss = plots.loss_figure(
+            snap.history if snap else [], snap.events if snap else (),
+            snap.best_epoch if snap else None,
+            patience=snap.config.patience if snap and snap.config.early_stopping else None,
+            metric=metric or "loss", score_name=score_name, log_y=log_y, window=window)
+    else:
+        loss = _fork_figure(snap, snap_b, fork or {}, metric or "loss", score_name, log_y,
+                            window)
     # A zoom survives ticks of the same run and view; a new run or axis choice resets it.
     revision = str(snap.run_id) if snap else "empty"
     left, right = st.columns([3, 2])
     with left:
-        live_chart(loss, "loss_chart", f"{revision}-{metric}-{log_y}-{window}")
+        live_chart(loss, "loss_chart",
+                   f"{revision}-{snap_b.run_id if snap_b else ''}-{metric}-{log_y}-{window}")
     if snap is None:
         right.caption("The data, and what the model makes of it, appear here once it trains.")
         return
-    heavy = _throttled_heavy(snap)
+    heavy = _throttled_heavy(snap, "heavy")
     with right:
-        for key, fig in heavy["data"]:
-            live_chart(fig, key, revision)
+        if snap_b is None:
+            for key, fig in heavy["data"]:
+                live_chart(fig, key, revision)
+        else:  # A and B next to each other: same data, one knob apart
+            heavy_b = _throttled_heavy(snap_b, "heavy_b")
+            cols = st.columns(2)
+            for col, branch, figures in ((cols[0], "A", heavy["data"]),
+                                         (cols[1], "B", heavy_b["data"])):
+                with col:
+                    for key, fig in figures:
+                        fig.update_layout(title_text=f"{branch}: {fig.layout.title.text}",
+                                          showlegend=False, height=330)
+                        live_chart(fig, f"{key}_{branch}", f"{revision}-{branch}")
         if not heavy["data"]:
             st.caption("No data view for this model.")
     left, right = st.columns(2)
@@ -127,15 +149,49 @@ def live_panels(handle, task: str) -> None:
         live_chart(heavy["norm"], "norm_chart", revision)
 
 
-def _throttled_heavy(snap: Snapshot) -> dict:
+def _branch_line(snap_b: Snapshot, fork: dict) -> None:
+    """One line about branch B under A's status line."""
+    last = snap_b.history[-1] if snap_b.history else None
+    changes = [e.label for e in snap_b.events[fork.get("events", 0):]]
+    figures = (f"train {last.train_loss:.4f} · val {last.val_loss:.4f} · gap {last.gap:+.4f}"
+               if last else "")
+    st.markdown(
+        f"**Branch B** (forked at epoch {fork.get('epoch', '?')}): epoch {snap_b.epoch} · "
+        f"{figures}" + (f" · changed: {'; '.join(changes)}" if changes else
+                        " · no knob changed yet: pick B above the ⚡ knobs and change one"))
+    if snap_b.stop_reason:
+        st.caption(f"B: {snap_b.stop_reason}")
+
+
+def _fork_figure(snap, snap_b, fork: dict, metric: str, score_name: str, log_y: bool,
+                 window: int | None):
+    """A's and B's curves on one chart; B's markers are only its own changes after the fork."""
+    def recent(history):
+        if not window or not history:
+            return history
+        return [r for r in history if r.epoch > history[-1].epoch - window]
+
+    at = fork.get("epoch", 0)
+    fig = plots.compare_figure(
+        [("A", recent(snap.history), snap.events),
+         ("B", recent([r for r in snap_b.history if r.epoch >= at]),
+          snap_b.events[fork.get("events", 0):])],
+        metric=metric, score_name=score_name, log_y=log_y)
+    fig.add_vline(x=at, line=dict(color="#888", width=1.5))
+    fig.add_annotation(x=at, y=0, yref="paper", text=f"fork @ epoch {at}", showarrow=False,
+                       xanchor="left", yanchor="bottom", font=dict(color="#555", size=11))
+    return fig
+
+
+def _throttled_heavy(snap: Snapshot, slot: str) -> dict:
     """Heatmaps and histograms cost the browser far more than a line chart: while a run
     trains they are rebuilt at most once a second, so the loss curve keeps its pace and
     sliders stay responsive (an unchanged figure is not redrawn at all)."""
     now = time.monotonic()
-    stamp, heavy, key = st.session_state.get("heavy", (0.0, None, None))
+    stamp, heavy, key = st.session_state.get(slot, (0.0, None, None))
     fresh = (snap.run_id, snap.status, snap.epoch)
     if heavy is None or key[:2] != fresh[:2] or (
             key != fresh and now - stamp >= HEAVY_SECONDS):
         heavy = _heavy_figures(snap)
-        st.session_state["heavy"] = (now, heavy, fresh)
+        st.session_state[slot] = (now, heavy, fresh)
     return heavy
