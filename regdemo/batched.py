@@ -8,8 +8,8 @@ label smoothing, early stopping, epochs, divergence. Each model keeps its own Tr
 it ends as a separate `fit()` would: the same summary within float tolerance (losses agree
 to ~1e-6 relative, usually ~1e-7; weights are often bitwise equal). Batch norm, residual
 blocks, stochastic depth, the CNN and augmentation fall back to `Trainer(c).fit()`.
-Small nets gain most (2-8-8-2 at batch 10: ~13x model-epochs/s at K=32); wide ones are
-compute-bound (128-128: ~1x). See bench/batched.py.
+Small nets gain most (2-8-8-2 at batch 10: ~15x model-epochs/s at K=32); wide ones are
+compute-bound (128-128: 1.1-1.5x). See bench/batched.py.
 """
 
 from __future__ import annotations
