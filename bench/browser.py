@@ -75,7 +75,7 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit("streamlit did not start")
 
 
-def poll(read, predicate, timeout=30.0, every=0.01):
+def poll(read, predicate, timeout=90.0, every=0.01):
     """Call `read()` until `predicate(value)`; returns (value, seconds waited)."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:

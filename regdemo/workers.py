@@ -7,6 +7,7 @@ fresh views) of the runs that changed. The server process never trains.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue
 import time
@@ -15,6 +16,7 @@ from regdemo.runner import PAUSED, RUNNING, STOPPED, VIEW_INTERVAL
 
 SLICE_SECONDS = 0.02  # one run's turn before the next run's
 FLUSH_SECONDS = 0.1  # batch updates at this interval
+PARENT_CHECK_SECONDS = 1.0  # how soon a worker notices that its server died
 
 
 class _Run:
@@ -144,9 +146,15 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
     Trainer(Config(n_train=8, n_val=8, hidden=(4,))).step()
     updates.put(("ready", index, None))
     runs: dict[int, _Run] = {}
-    last_flush = 0.0
+    last_flush = last_check = 0.0
+    parent = multiprocessing.parent_process()
     while True:
         now = time.perf_counter()
+        if now - last_check >= PARENT_CHECK_SECONDS:
+            # A server killed with SIGKILL sends no shutdown: don't train on for nobody.
+            if parent is not None and not parent.is_alive():
+                return
+            last_check = now
         busy = any(r.wants_epoch(now) for r in runs.values())
         handled = False
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from regdemo.ui.live_chart import read_charts
+from regdemo.ui.live_chart import read_chart, read_charts
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -123,6 +123,47 @@ def test_train_grows_curves_and_a_live_change_leaves_a_marker(server, page):
     dropout.press("ArrowRight")  # one step: 0 -> 0.05, applied to the running trainer
     labels = _wait_for(page, _ANNOTATIONS, lambda a: any(t.startswith("dropout") for t in a))
     assert any("dropout 0 -> 0.05 @ epoch" in t for t in labels)
+    assert page.locator("[data-testid=stException]").count() == 0
+    _zoom_survives_ticks(page)
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.get_by_text("to start. Change the live knobs").wait_for(timeout=30000)
+
+
+def _zoom_survives_ticks(page):
+    """Drag a box on the loss chart like a user; later ticks redraw it and keep the zoom."""
+    frame = next(f for f in page.frames[1:] if "Loss" in ((read_chart(f) or {}).get("title", "")))
+    box = frame.frame_element().bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["width"] * 0.2, y0 + box["height"] * 0.3, steps=8)
+    page.mouse.up()
+    axis = "() => document.getElementById('chart')._fullLayout.xaxis.range.slice()"
+    zoomed = _wait_for(frame, axis, lambda r: r[0] > 0.5)  # no longer starts at epoch ~0
+    renders = read_chart(frame)["renders"]
+    _wait_for(frame, lambda f: read_chart(f)["renders"], lambda n: n >= renders + 3)
+    assert frame.evaluate(axis) == zoomed  # three redraws later the user's zoom stands
+
+
+def test_fork_shows_two_curve_sets_growing_side_by_side(server, page):
+    """Train, fork, change B's L2: one chart carries A's and B's curves, both growing."""
+    _open(page, f"{server}/?preset=overfit&epochs=100000")
+    page.get_by_role("button", name="Train", exact=True).click()
+    _wait_for(page, _POINTS, lambda n: n > 20)
+    page.get_by_role("button", name="Fork A/B", exact=True).click()
+
+    def branches(p):
+        traces = dict(_loss_chart(p).get("traces", []))
+        return traces.get("A validation", 0), traces.get("B validation", 0)
+
+    first = _wait_for(page, branches, lambda ab: ab[1] > 2)
+    l2 = page.get_by_role("slider", name="L2 penalty ⚡")
+    l2.focus()
+    l2.press("ArrowRight")  # goes to branch B: the fork switched the knobs to it
+    labels = _wait_for(page, _ANNOTATIONS, lambda a: any(t.startswith("B: l2") for t in a))
+    assert not any(t.startswith("A: l2") for t in labels)
+    later = _wait_for(page, branches, lambda ab: ab[0] > first[0] and ab[1] > first[1])
+    assert later[1] > first[1]
     assert page.locator("[data-testid=stException]").count() == 0
     page.get_by_role("button", name="Reset", exact=True).click()
     page.get_by_text("to start. Change the live knobs").wait_for(timeout=30000)

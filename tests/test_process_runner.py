@@ -1,9 +1,11 @@
 """The server's backend: worker processes train, the server mirrors batched updates."""
 
+import contextlib
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +181,44 @@ def test_workers_do_not_rerun_the_main_script(tmp_path, monkeypatch):
         assert main.__file__ == str(script)  # restored after the start
     finally:
         pool.shutdown()
+
+
+_SERVER = """
+import time
+from pathlib import Path
+from regdemo.config import Config
+from regdemo.runner import ProcessRunner
+runner = ProcessRunner(workers=2)
+runner.wait_ready(90)
+handle = runner.create(Config(dataset="moons", n_train=40, n_val=60, hidden=(16, 16),
+                              epochs=100000))
+handle.start()
+print(*runner.worker_pids(), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_exit_when_their_server_is_killed():
+    """SIGKILL the server mid-run: its workers notice within seconds and stop training."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert _until(lambda: not any(_alive(p) for p in pids), timeout=15)
+    finally:
+        proc.kill()
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -66,10 +66,14 @@ def data_figures(snap: Snapshot) -> list[tuple[str, object]]:
     return []
 
 
-def _heavy_figures(snap: Snapshot) -> dict:
+def _heavy_figures(snap: Snapshot, branch: str | None = None) -> dict:
     """Charts that are costly to draw in the browser (heatmaps, histograms)."""
+    data = data_figures(snap)
+    for _, fig in data if branch else ():  # a fork's views sit side by side, named by branch
+        fig.update_layout(title_text=f"{branch}: {fig.layout.title.text}", showlegend=False,
+                          height=330)
     return {
-        "data": data_figures(snap),
+        "data": data,
         "weights": plots.weights_figure(snap.weights) if snap.weights else None,
         "norm": plots.norm_figure(snap.history),
     }
@@ -124,20 +128,18 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None) -> N
     if snap is None:
         right.caption("The data, and what the model makes of it, appear here once it trains.")
         return
-    heavy = _throttled_heavy(snap, "heavy")
+    heavy = _throttled_heavy(snap, "heavy", "A" if snap_b is not None else None)
     with right:
         if snap_b is None:
             for key, fig in heavy["data"]:
                 live_chart(fig, key, revision)
         else:  # A and B next to each other: same data, one knob apart
-            heavy_b = _throttled_heavy(snap_b, "heavy_b")
+            heavy_b = _throttled_heavy(snap_b, "heavy_b", "B")
             cols = st.columns(2)
             for col, branch, figures in ((cols[0], "A", heavy["data"]),
                                          (cols[1], "B", heavy_b["data"])):
                 with col:
                     for key, fig in figures:
-                        fig.update_layout(title_text=f"{branch}: {fig.layout.title.text}",
-                                          showlegend=False, height=330)
                         live_chart(fig, f"{key}_{branch}", f"{revision}-{branch}")
         if not heavy["data"]:
             st.caption("No data view for this model.")
@@ -183,15 +185,15 @@ def _fork_figure(snap, snap_b, fork: dict, metric: str, score_name: str, log_y: 
     return fig
 
 
-def _throttled_heavy(snap: Snapshot, slot: str) -> dict:
+def _throttled_heavy(snap: Snapshot, slot: str, branch: str | None = None) -> dict:
     """Heatmaps and histograms cost the browser far more than a line chart: while a run
     trains they are rebuilt at most once a second, so the loss curve keeps its pace and
     sliders stay responsive (an unchanged figure is not redrawn at all)."""
     now = time.monotonic()
     stamp, heavy, key = st.session_state.get(slot, (0.0, None, None))
-    fresh = (snap.run_id, snap.status, snap.epoch)
-    if heavy is None or key[:2] != fresh[:2] or (
+    fresh = (snap.run_id, branch, snap.status, snap.epoch)
+    if heavy is None or key[:3] != fresh[:3] or (
             key != fresh and now - stamp >= HEAVY_SECONDS):
-        heavy = _heavy_figures(snap)
+        heavy = _heavy_figures(snap, branch)
         st.session_state[slot] = (now, heavy, fresh)
     return heavy
