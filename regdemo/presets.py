@@ -135,6 +135,17 @@ PRESETS: dict[str, Preset] = {
         regularizer="l2",
         baseline={"l2": 0.0},
     ),
+    "double_descent": Preset(
+        "Double descent: sweep the width",
+        Config(dataset="sine", n_train=20, n_val=400, noise=0.5, hidden=(32,),
+               activation="tanh", optimizer="adam", lr=0.01, epochs=3000, seed=1),
+        "Twenty very noisy sine points and one tanh layer of 32 units, no regularization: "
+        "the curve bends through the noise and validation loss climbs. Sweep the width "
+        "(python -m regdemo sweep --preset double_descent --knob width --from 1 --to 512 "
+        "--log --seeds 5): validation loss rises to a peak around 16-64 units, where the net "
+        "fits the training noise most closely, then falls again for the widest nets.",
+        regularizer="none",
+    ),
 }
 
 DEFAULT_PRESET = "overfit"
