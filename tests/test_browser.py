@@ -20,6 +20,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 pytestmark = pytest.mark.browser
 GRACE_SECONDS = 8  # the server's grace period for closed tabs, shortened for tests
 SERVER_PIDS: dict[str, int] = {}
+SERVER_LOG = Path(os.environ.get("TMPDIR", "/tmp")) / f"regdemo-test-server-{os.getpid()}.log"
 
 
 def _require_browser():
@@ -45,7 +46,7 @@ def server():
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=SERVER_LOG.open("w"),
         env={**os.environ, "REGDEMO_GRACE_SECONDS": str(GRACE_SECONDS),
              "REGDEMO_MAX_RUNS": "30"},
     )
@@ -93,7 +94,7 @@ _POINTS = lambda page: _loss_chart(page)["points"]
 _ANNOTATIONS = lambda page: _loss_chart(page)["annotations"]
 
 
-def _wait_for(page, script, predicate, timeout=45.0):
+def _wait_for(page, script, predicate, timeout=120.0):  # generous: CI machines are busy
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:
@@ -101,7 +102,8 @@ def _wait_for(page, script, predicate, timeout=45.0):
         if predicate(value):
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out; last value {value!r}")
+    log = SERVER_LOG.read_text()[-3000:] if SERVER_LOG.exists() else ""
+    raise AssertionError(f"timed out; last value {value!r}; server log ends:\n{log}")
 
 
 def _open(page, url):

@@ -91,7 +91,9 @@ def _overlay(store: RunStore, chosen: list[RunInfo]) -> None:
     # Plotly renders a little HTML in labels: a run's name is shown as text, never as markup.
     fig = plots.compare_figure(
         [(html.escape(run_label(s.info)), s.history, s.events) for s in saved],
-        metric=metric or "loss", log_y=log_y, score_name="score")
+        metric=metric or "loss", log_y=log_y, score_name="score",
+        title=f"Saved runs: {'loss' if metric != 'score' else 'score'}, "
+              "training (dashed) vs validation (solid)")
     fig.update_layout(height=420)
     live_chart(fig, "compare_chart", f"{[s.id for s in saved]}-{metric}-{log_y}")
     left, right = st.columns([3, 2])

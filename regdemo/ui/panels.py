@@ -178,7 +178,9 @@ def _fork_figure(snap, snap_b, fork: dict, metric: str, score_name: str, log_y: 
         [("A", recent(snap.history), snap.events),
          ("B", recent([r for r in snap_b.history if r.epoch >= at]),
           snap_b.events[fork.get("events", 0):])],
-        metric=metric, score_name=score_name, log_y=log_y)
+        metric=metric, score_name=score_name, log_y=log_y,
+        title=f"A vs B, {'Loss' if metric == 'loss' else score_name}: "
+              "training (dashed) vs validation (solid)")
     fig.add_vline(x=at, line=dict(color="#888", width=1.5))
     fig.add_annotation(x=at, y=0, yref="paper", text=f"fork @ epoch {at}", showarrow=False,
                        xanchor="left", yanchor="bottom", font=dict(color="#555", size=11))
