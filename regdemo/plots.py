@@ -246,3 +246,42 @@ def norm_figure(history: Sequence, uirevision: str = "norm") -> go.Figure:
                                   range=[0, 100], showgrid=False))
     fig.update_xaxes(title_text="epoch")
     return fig
+
+
+def sweep_figure(stats: Sequence, knob: str, log_x: bool = False, best=None,
+                 current: float | None = None, uirevision: str = "sweep") -> go.Figure:
+    """Final train and val loss against a knob, mean ± 1 std over seeds, best value starred.
+
+    `stats` holds sweep.PointStats (value, *_mean, *_std); points whose runs all diverged
+    are left out, so a gap in the curve means "diverged here".
+    """
+    fig = _figure(f"Validation curve: final loss against {knob}", uirevision)
+    fine = [p for p in stats if p.val_loss_mean is not None]
+    x = np.array([p.value for p in fine], dtype=float)
+    for name, color, dash, mean_of, std_of in (
+            ("training", TRAIN_COLOR, "dash", "train_loss_mean", "train_loss_std"),
+            ("validation", VAL_COLOR, None, "val_loss_mean", "val_loss_std")):
+        mean = np.array([getattr(p, mean_of) for p in fine], dtype=float)
+        std = np.array([getattr(p, std_of) or 0.0 for p in fine], dtype=float)
+        fill = GAP_FILL if name == "validation" else "rgba(0, 114, 178, 0.12)"
+        # The ±1 std band: upper edge, then the lower edge filled up to it.
+        fig.add_trace(go.Scatter(x=x, y=mean + std, mode="lines", line=dict(width=0),
+                                 showlegend=False, hoverinfo="skip", legendgroup=name))
+        fig.add_trace(go.Scatter(x=x, y=mean - std, mode="lines", line=dict(width=0),
+                                 fill="tonexty", fillcolor=fill, name=f"{name} ±1 std",
+                                 hoverinfo="skip", legendgroup=name))
+        fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=name,
+                                 legendgroup=name, line=dict(color=color, width=2.5, dash=dash),
+                                 marker=dict(size=7)))
+    if best is not None:
+        fig.add_trace(go.Scatter(x=[best.value], y=[best.val_loss_mean], mode="markers",
+                                 name=f"best {knob} = {best.value:g}",
+                                 marker=dict(symbol="star", size=16, color=BEST_COLOR)))
+    if current is not None:
+        fig.add_vline(x=current, line=dict(color=EVENT_COLOR, width=1.5, dash="dot"))
+        fig.add_annotation(x=current, y=1, yref="paper", text=f"current {knob} = {current:g}",
+                           showarrow=False, xanchor="left", yanchor="top",
+                           font=dict(color=EVENT_COLOR, size=11))
+    fig.update_xaxes(title_text=knob, type="log" if log_x else "linear")
+    fig.update_yaxes(title_text="final loss")
+    return fig

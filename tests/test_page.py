@@ -323,3 +323,34 @@ def test_saved_runs_tab_overlays_the_runs_and_lists_what_differs(app):
     assert len([n for n in _trace_names(compare) if n.endswith("validation")]) == 2
     differences = [d for d in app.dataframe if "l2" in list(d.value.index)]
     assert differences and sorted(differences[0].value.loc["l2"]) == ["0.0", "0.01"]
+
+
+def test_sweep_tab_draws_the_validation_curve_with_the_best_value(app, monkeypatch):
+    """A 5-point L2 sweep of the current settings runs in the background and is drawn."""
+    monkeypatch.setenv("REGDEMO_SWEEP_WORKERS", "1")
+    app.run()
+    assert app.selectbox(key="w_sweep_knob").value == "l2"
+    app.slider(key="w_sweep_points").set_value(5)
+    app.number_input(key="w_sweep_seeds").set_value(1)
+    app.number_input(key="w_sweep_epochs").set_value(20)
+    app.button(key="btn_sweep").click().run()
+    job = app.session_state["sweep_job"]
+    deadline = time.monotonic() + 120
+    while job.active and time.monotonic() < deadline:
+        time.sleep(0.2)
+    app.run()
+    assert job.status == "done" and len(job.result.rows) == 5
+    chart = _charts(app)["sweep_chart"]
+    assert len(_values(next(t for t in chart["data"] if t.get("name") == "validation")["x"])) == 5
+    assert any(t.get("name", "").startswith("best l2 = ") for t in chart["data"])
+    assert any("Lowest mean validation loss at" in m.value for m in app.markdown)
+
+
+def test_sweep_tab_explains_a_bad_range(app):
+    """A log range from 0 is refused with a message, and nothing is submitted."""
+    app.run()
+    app.toggle(key="w_sweep_log").set_value(True)
+    app.number_input(key="w_sweep_from").set_value(0.0)
+    app.button(key="btn_sweep").click().run()
+    assert any("a log range needs positive ends" in e for e in _messages(app.error))
+    assert "sweep_job" not in app.session_state

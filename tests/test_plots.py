@@ -309,3 +309,19 @@ def test_compare_figure_scores_and_thinning():
     assert len(xs) == plots.MAX_DRAWN_POINTS and xs[-1] == 5000
     assert list(trace(fig, "run training").y[:2]) == [long[0].train_score, long[8].train_score]
     assert "Accuracy" in fig.layout.title.text
+
+
+def test_sweep_figure_draws_mean_and_std_bands_and_marks_best_and_current():
+    from regdemo.sweep import PointStats
+
+    stats = [PointStats(0.001, 3, 0, 0.1, 0.01, 0.9, 0.1),
+             PointStats(0.01, 3, 0, 0.2, 0.02, 0.5, 0.05),
+             PointStats(0.1, 0, 3, None, None, None, None)]  # every run diverged
+    fig = plots.sweep_figure(stats, "l2", log_x=True, best=stats[1], current=0.001)
+    val = trace(fig, "validation")
+    assert list(val.x) == [0.001, 0.01] and list(val.y) == [0.9, 0.5]
+    band = trace(fig, "validation ±1 std")
+    assert np.allclose(band.y, [0.8, 0.45]) and band.fill == "tonexty"
+    assert list(trace(fig, "best l2 = 0.01").x) == [0.01]
+    assert fig.layout.xaxis.type == "log"
+    assert [a.text for a in fig.layout.annotations] == ["current l2 = 0.001"]

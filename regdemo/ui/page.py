@@ -7,7 +7,7 @@ import streamlit as st
 from regdemo.config import LIVE_KNOBS, STRUCTURAL_KNOBS, Config, ConfigError
 from regdemo.presets import DEFAULT_PRESET, PRESETS
 from regdemo.runner import QUEUED, RUNNING, STOPPED
-from regdemo.ui import compare, controls, panels
+from regdemo.ui import compare, controls, panels, sweeps
 from regdemo.ui.state import get_runner, get_store, session_runs
 
 POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains
@@ -219,11 +219,13 @@ def main() -> None:
     running = any(h.status in (RUNNING, QUEUED) for h in _handles())
     st.session_state["polling"] = running
     st.session_state["task"] = config.task
-    live, saved = st.tabs(["Live run", "Saved runs"], key="w_tab")
+    live, saved, sweep = st.tabs(["Live run", "Saved runs", "Sweep"], key="w_tab")
     with live:
         st.fragment(run_every=POLL_SECONDS if running else None)(_live)()
     with saved:
         compare.saved_runs_tab(get_store())
+    with sweep:
+        sweeps.sweep_tab(config)
 
 
 def _live() -> None:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from regdemo.runner import ProcessRunner, ThreadRunner
 from regdemo.store import RunStore
+from regdemo.sweep_jobs import SweepQueue
 
 
 @st.cache_resource
@@ -38,6 +39,13 @@ def get_runner() -> ProcessRunner | ThreadRunner:
         return ThreadRunner(**limits)
     workers = int(os.environ.get("REGDEMO_WORKERS", "0")) or None
     return ProcessRunner(workers=workers, **limits)
+
+
+@st.cache_resource
+def get_sweeps() -> SweepQueue:
+    """The server's sweep line: one sweep at a time on REGDEMO_SWEEP_WORKERS processes
+    (default: one per core); REGDEMO_RAY_ADDRESS sends them to a Ray cluster instead."""
+    return SweepQueue(workers=int(os.environ.get("REGDEMO_SWEEP_WORKERS", "0")) or None)
 
 
 class SessionRuns:
