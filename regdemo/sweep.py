@@ -15,6 +15,7 @@ import csv
 import math
 import multiprocessing
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -204,12 +205,16 @@ class SerialExecutor:
 
 
 def _init_worker() -> None:
-    """Each worker: one torch thread, and the engine imported before the first unit."""
+    """Each worker: one torch thread, and the engine warmed up before the first unit."""
     import torch
 
-    import regdemo.batched  # noqa: F401
+    from regdemo import batched
 
     torch.set_num_threads(1)
+    # A process's first training pays ~2 s of one-off costs (imports, the first Adam, first
+    # kernels): pay them while the pool starts, not inside the sweep's first unit.
+    batched.train_many([Config(hidden=(4,), n_train=8, n_val=8, epochs=2, seed=s)
+                        for s in (0, 1)])
 
 
 class LocalExecutor:
@@ -302,8 +307,13 @@ class RayExecutor:
             if self.address == "local":
                 kwargs["num_cpus"] = workers or os.cpu_count() or 1
             else:
+                _check_reachable(self.address)
                 kwargs["address"] = self.address
-            ray.init(runtime_env=ray_runtime_env(), **kwargs)
+            try:
+                ray.init(runtime_env=ray_runtime_env(), **kwargs)
+            except Exception as exc:  # a wrong address, a cluster down: one line, no trace
+                raise SweepError([f"could not start or reach Ray at {self.address!r}: "
+                                  f"{exc}"]) from exc
             self._started = True
         self._remote = ray.remote(num_cpus=1)(run_unit)
 
@@ -334,6 +344,17 @@ class RayExecutor:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast on a dead host:port: ray.init retries a wrong address for minutes."""
+    host, sep, port = address.split("://")[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and the like: Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SweepError([f"could not reach Ray at {address!r}: {exc}"]) from exc
 
 
 def ray_runtime_env() -> dict[str, Any]:
