@@ -57,14 +57,14 @@ _READ_JS = """() => {
   const trace = d._fullData && d._fullData[0];
   return {title: (d._fullLayout.title && d._fullLayout.title.text) || '',
           points: trace && trace.x ? trace.x.length : 0,
-          traces: d._fullData.map(t => [t.name, t.x ? t.x.length : 0]),
+          traces: d._fullData.map(t => [t.name, t.x && t.x.length ? +t.x[t.x.length - 1] : 0]),
           annotations: (d.layout.annotations || []).map(a => a.text),
           renders: +d.dataset.renders || 0};
 }"""
 
 
 def read_chart(frame) -> dict | None:
-    """{title, points, traces: [[name, points]], annotations, renders} of the live chart
+    """{title, points, traces: [[name, last x]], annotations, renders} of the live chart
     in a Playwright frame (None if it has none yet)."""
     try:
         return frame.evaluate(_READ_JS)
