@@ -3,8 +3,7 @@
 The flow: `SweepSpec` (validated, builds one Config per value x seed) -> work units (configs
 that share shapes go together so `batched.train_many` can stack them) -> an `Executor`
 (a local spawn process pool by default, Ray tasks when asked) -> `SweepResult` (a row per
-run, mean/std over seeds per value, the best value). Nothing here imports torch at module
-level: a bad spec is refused before the heavy imports, and the page can import this cheaply.
+run, mean/std over seeds per value, the best value). The engine loads only where units run.
 """
 
 from __future__ import annotations
@@ -154,13 +153,11 @@ def _fmt(value: float | int) -> str:
 
 # ----------------------------------------------------------------------------- work units
 def make_units(spec: SweepSpec, chunk_size: int = CHUNK_SIZE) -> list[list[int]]:
-    """Run indices (into `spec.configs()`) grouped into units of work.
-
-    Runs whose configs differ only in STACKABLE fields share shapes and go together, in
-    chunks of at most `chunk_size`, so `batched.train_many` can train them as one model: a
-    penalty sweep stacks across values and seeds, a width or n_train sweep stacks only the
-    seeds of one value. The grouping depends on the spec alone, never on the worker count.
-    """
+    """Run indices (into `spec.configs()`) grouped into units of work."""
+    # Runs that differ only in STACKABLE fields share shapes, so `batched.train_many` can
+    # train them as one model: a penalty sweep stacks across values and seeds, a width or
+    # n_train sweep only the seeds of one value. The grouping depends on the spec alone,
+    # never on the worker count, so neither do the results.
     groups: dict[tuple, list[int]] = {}
     for i, (_, _, config) in enumerate(spec.configs()):
         key = tuple(sorted((k, v) for k, v in config.to_query().items() if k not in STACKABLE))
@@ -187,8 +184,8 @@ class Executor(Protocol):
 
     def map_units(self, fn: Callable[[Any], Any], units: Sequence[Any],
                   cancel: threading.Event | None = None) -> Iterator[tuple[int, Any]]:
-        """Yield (unit index, fn(unit)) as units finish, in any order; stop early once
-        `cancel` is set, dropping units not started (running ones are abandoned)."""
+        """Yield (unit index, fn(unit)) as units finish; stop soon after `cancel` is set."""
+        # Units not started are dropped on a cancel; the ones running are abandoned.
         ...
 
 
@@ -358,9 +355,10 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
 
 
 def ray_runtime_env() -> dict[str, Any]:
-    """Ship this package with the job: cluster nodes, and a local instance's workers (whose
-    sys.path is the driver's cwd), may not have regdemo installed. Ray takes a local
-    directory only at `ray.init`; pass this there when you start Ray yourself."""
+    """The `runtime_env` to pass to `ray.init` when you start Ray yourself for sweeps."""
+    # Ship this package with the job: cluster nodes, and a local instance's workers (whose
+    # sys.path is the driver's cwd), may lack regdemo. Ray takes a local directory only at
+    # `ray.init`, not per task.
     return {"py_modules": [str(Path(__file__).resolve().parent)], "excludes": ["__pycache__"]}
 
 
@@ -373,8 +371,7 @@ def ray_available() -> bool:
 
 
 def make_executor(backend: str | None = None, workers: int | None = None):
-    """The executor for `backend` ("local" or "ray"); None picks Ray when REGDEMO_RAY_ADDRESS
-    is set and ray is installed, else the local process pool."""
+    """The executor for `backend`; None: Ray if REGDEMO_RAY_ADDRESS is set and ray installed."""
     if backend is None:
         backend = "ray" if os.environ.get(RAY_ADDRESS_ENV) and ray_available() else "local"
     if backend == "local":
@@ -499,13 +496,10 @@ def run_sweep(
     cancel: threading.Event | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> SweepResult:
-    """Train every run of `spec` and collect the results.
-
-    `executor` wins over `backend`/`workers` (then the caller owns and closes it).
-    `progress(done, total)` is called in this thread with runs finished so far, first with
-    (0, total). Set `cancel` (from any thread) to stop early: the result then holds the runs
-    that finished and `cancelled` is True.
-    """
+    """Train every run of `spec` (on `executor`, else a new one for `backend`) and summarise."""
+    # A given executor is the caller's to close. `progress(done, total)` runs in this thread
+    # with runs finished so far, first with (0, total). Setting `cancel` (from any thread)
+    # stops early: the result holds the runs that finished and `cancelled` is True.
     runs = spec.configs()
     units = make_units(spec, chunk_size)
     owned = executor is None

@@ -205,14 +205,33 @@ def test_best_value_has_lowest_mean_val_loss_and_no_divergence():
 
 
 # ----------------------------------------------------------------------------- the CLI
-def test_cli_writes_a_csv_that_parses_back(tmp_path, capsys):
+class _Borrowed:
+    """The module's pool lent to the CLI, which closes its executor: keep the pool open."""
+
+    def __init__(self, executor):
+        self.executor, self.name = executor, executor.name
+
+    def map_units(self, *args):
+        return self.executor.map_units(*args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def test_cli_writes_a_csv_that_parses_back(tmp_path, capsys, monkeypatch, pool):
     """The sweep command prints a table with the best value and writes one row per run."""
+    asked = []
+    monkeypatch.setattr(sweep, "make_executor",
+                        lambda *a: asked.append(a) or _Borrowed(pool))  # no new pool to start
     out = tmp_path / "sweep.csv"
     code = main(["sweep", "--knob", "dropout", "--from", "0", "--to", "0.6", "--points", "5",
-                 "--seeds", "2", "--workers", "1", "--epochs", "20", "--set", "hidden=8-8",
+                 "--seeds", "2", "--workers", "2", "--epochs", "20", "--set", "hidden=8-8",
                  "--set", "n_train=30", "--set", "n_val=60", "--backend", "local",
                  "--out", str(out)])
-    assert code == 0
+    assert code == 0 and asked == [("local", 2)]
     captured = capsys.readouterr()
     assert "<- best" in captured.out and "best dropout = " in captured.out
     assert "10/10 runs" in captured.err
