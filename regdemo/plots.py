@@ -241,7 +241,7 @@ def norm_figure(history: Sequence, uirevision: str = "norm") -> go.Figure:
     fig.add_trace(go.Scatter(x=epochs, y=np.array([100 * r.sparsity for r in history]),
                              name="sparsity %", yaxis="y2",
                              line=dict(color=BEST_COLOR, width=2.5, dash="dash")))
-    fig.update_layout(yaxis=dict(title="L2 norm"),
+    fig.update_layout(yaxis=dict(title="L2 norm"), margin=dict(r=60),
                       yaxis2=dict(title="zero weights %", overlaying="y", side="right",
                                   range=[0, 100], showgrid=False))
     fig.update_xaxes(title_text="epoch")
@@ -277,7 +277,7 @@ def sweep_figure(stats: Sequence, knob: str, log_x: bool = False, best=None,
         fig.add_trace(go.Scatter(x=[best.value], y=[best.val_loss_mean], mode="markers",
                                  name=f"best {knob} = {best.value:g}",
                                  marker=dict(symbol="star", size=16, color=BEST_COLOR)))
-    if current is not None:
+    if current is not None and (current > 0 or not log_x):  # 0 has no place on a log axis
         fig.add_vline(x=current, line=dict(color=EVENT_COLOR, width=1.5, dash="dot"))
         fig.add_annotation(x=current, y=1, yref="paper", text=f"current {knob} = {current:g}",
                            showarrow=False, xanchor="left", yanchor="top",

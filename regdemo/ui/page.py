@@ -162,6 +162,10 @@ def main() -> None:
     """Draw the whole page."""
     st.set_page_config(page_title="Regularization Lab", page_icon=":material/show_chart:",
                        layout="wide")
+    # Streamlit fades an element while a rerun has not redrawn it yet; at three live ticks a
+    # second that fade is a flicker on a projector. The charts update in place anyway.
+    st.html("<style>[data-stale='true']{opacity:1 !important;transition:none !important}"
+            "</style>")
     get_runner()  # the first page view starts the workers, so they are warm before Train
     if "initialized" not in st.session_state:
         _init_from_url()

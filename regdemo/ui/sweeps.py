@@ -17,7 +17,7 @@ from regdemo.ui.state import get_sweeps
 
 # A sensible first range per knob: (from, to, log scale).
 DEFAULT_RANGES = {
-    "l1": (1e-5, 1e-2, True), "l2": (1e-5, 1e-1, True), "weight_decay": (1e-4, 1.0, True),
+    "l1": (1e-5, 1e-2, True), "l2": (1e-4, 1.0, True), "weight_decay": (1e-4, 1.0, True),
     "dropout": (0.0, 0.8, False), "label_smoothing": (0.0, 0.3, False),
     "augment_strength": (0.0, 1.0, False), "n_train": (10, 400, True), "width": (2, 256, True),
 }
@@ -112,12 +112,17 @@ def _result(job: SweepJob) -> None:
         note += " (cancelled: the curve shows the runs that finished)"
     if result.best is not None:
         note = f"Lowest mean validation loss at **{spec.knob} = {result.best.value:g}** · " + note
+    if spec.log and current is not None and current <= 0:
+        note += f" · the current setting, {spec.knob} = {current:g}, lies off the log scale"
     st.markdown(note)
     diverged = sum(p.n_diverged for p in result.stats)
     if diverged:
         st.warning(f"{diverged} run{'s' if diverged > 1 else ''} diverged and "
                    f"{'are' if diverged > 1 else 'is'} left out of the means.")
-    table = pd.DataFrame([asdict(p) for p in result.stats])
+    table = pd.DataFrame([asdict(p) for p in result.stats]).rename(columns={
+        "value": spec.knob, "n_runs": "runs averaged", "n_diverged": "diverged",
+        "train_loss_mean": "train loss", "train_loss_std": "± std",
+        "val_loss_mean": "val loss", "val_loss_std": "± std "})
     st.dataframe(table, hide_index=True, key="sweep_table")
     out = io.StringIO()
     pd.DataFrame([asdict(r) for r in result.rows]).rename(
