@@ -275,7 +275,7 @@ def sweep_figure(stats: Sequence, knob: str, log_x: bool = False, best=None,
                                  marker=dict(size=7)))
     if best is not None:
         fig.add_trace(go.Scatter(x=[best.value], y=[best.val_loss_mean], mode="markers",
-                                 name=f"best {knob} = {best.value:g}",
+                                 name=f"best {knob} = {best.value:.3g}",
                                  marker=dict(symbol="star", size=16, color=BEST_COLOR)))
     if current is not None and (current > 0 or not log_x):  # 0 has no place on a log axis
         fig.add_vline(x=current, line=dict(color=EVENT_COLOR, width=1.5, dash="dot"))

@@ -111,7 +111,7 @@ def _result(job: SweepJob) -> None:
     if result.cancelled:
         note += " (cancelled: the curve shows the runs that finished)"
     if result.best is not None:
-        note = f"Lowest mean validation loss at **{spec.knob} = {result.best.value:g}** · " + note
+        note = f"Lowest mean validation loss at **{spec.knob} = {result.best.value:.3g}** · " + note
     if spec.log and current is not None and current <= 0:
         note += f" · the current setting, {spec.knob} = {current:g}, lies off the log scale"
     st.markdown(note)
