@@ -243,6 +243,8 @@ def test_closed_tabs_stop_their_runs_after_the_grace_period(server, browser):
         page.get_by_role("button", name="Train", exact=True).click()
         _wait_for(page, _POINTS, lambda n: n > 5)
         context.close()  # the tab goes away mid-run
-    assert _training_cpu(pid, 1.0) > 0.5  # within the grace period the runs are kept
+    # Within the grace period the last tabs' runs are kept and train (niced workers get
+    # less on a busy machine: any steady work over two seconds shows they live).
+    assert _training_cpu(pid, 2.0) > 0.3
     time.sleep(GRACE_SECONDS + 2)
     assert _training_cpu(pid) < 0.15  # every run was stopped and dropped

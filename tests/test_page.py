@@ -277,6 +277,9 @@ def test_fork_trains_both_branches_and_a_knob_change_reaches_only_b(app):
     assert a.wait() and b.wait()
     app.run()
     assert (a.snapshot().epoch, b.snapshot().epoch) == (6, 6)
+    a_hist, b_hist = a.snapshot().history, b.snapshot().history
+    assert [r.val_loss for r in a_hist[:5]] == [r.val_loss for r in b_hist[:5]]  # shared past
+    assert a_hist[-1].val_loss != b_hist[-1].val_loss  # the change made them part
     charts = _charts(app)
     names = _trace_names(charts["loss_chart"])
     assert {"A training", "A validation", "B training", "B validation"} <= set(names)
