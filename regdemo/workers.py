@@ -153,7 +153,7 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
         if now - last_check >= PARENT_CHECK_SECONDS:
             # A server killed with SIGKILL sends no shutdown: don't train on for nobody.
             if parent is not None and not parent.is_alive():
-                return
+                os._exit(0)  # at once: joining queue threads towards a dead reader can hang
             last_check = now
         busy = any(r.wants_epoch(now) for r in runs.values())
         handled = False

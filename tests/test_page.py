@@ -253,8 +253,8 @@ def test_digits_preset_shows_augmented_and_misclassified_digits(app):
     assert snap.augmented is not None and snap.mistakes is not None
     assert len(snap.mistakes[0]) > 0  # one epoch in, some digits are still wrong
     charts = _charts(app)
-    assert set(charts) == {"loss_chart", "data_chart", "mistakes_chart", "weights_chart",
-                           "norm_chart"}
+    live = {"loss_chart", "data_chart", "mistakes_chart", "weights_chart", "norm_chart"}
+    assert live <= set(charts) <= live | {"compare_chart"}  # the run may be saved already
     assert "Misclassified" in charts["mistakes_chart"]["layout"]["title"]["text"]
 
 

@@ -216,7 +216,7 @@ def test_workers_exit_when_their_server_is_killed():
         assert len(pids) == 2 and all(_alive(p) for p in pids)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        assert _until(lambda: not any(_alive(p) for p in pids), timeout=15)
+        assert _until(lambda: not any(_alive(p) for p in pids), timeout=30)
     finally:
         proc.kill()
         for pid in pids:
