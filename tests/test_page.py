@@ -357,3 +357,12 @@ def test_sweep_tab_explains_a_bad_range(app):
     app.button(key="btn_sweep").click().run()
     assert any("a log range needs positive ends" in e for e in _messages(app.error))
     assert "sweep_job" not in app.session_state
+
+
+def test_a_link_with_very_few_epochs_still_draws_every_tab(app):
+    """epochs=3 is valid; the sweep tab's own epoch box (at least 10) must not trip on it."""
+    app.query_params["epochs"] = "3"
+    app.run()
+    assert not app.exception
+    assert app.number_input(key="w_epochs").value == 3
+    assert app.number_input(key="w_sweep_epochs").value == 10

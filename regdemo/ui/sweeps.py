@@ -22,7 +22,7 @@ DEFAULT_RANGES = {
     "augment_strength": (0.0, 1.0, False), "n_train": (10, 400, True), "width": (2, 256, True),
 }
 POLL_SECONDS = 0.5
-MAX_SWEEP_EPOCHS = 2000  # per run: a sweep is 5-75 runs, all on this server
+MIN_SWEEP_EPOCHS, MAX_SWEEP_EPOCHS = 10, 2000  # per run: a sweep is 5-75 runs on this server
 
 
 def _on_knob_change() -> None:
@@ -46,8 +46,9 @@ def sweep_tab(config: Config) -> None:
     points = cols[0].slider("Points", MIN_POINTS, MAX_POINTS, 10, key="w_sweep_points")
     seeds = cols[1].number_input("Seeds", 1, MAX_SEEDS, 3, key="w_sweep_seeds",
                                  help="Runs per value; the band is ±1 std over them.")
-    epochs = cols[2].number_input("Epochs per run", 10, MAX_SWEEP_EPOCHS,
-                                  min(config.epochs, 500), step=50, key="w_sweep_epochs")
+    epochs = cols[2].number_input("Epochs per run", MIN_SWEEP_EPOCHS, MAX_SWEEP_EPOCHS,
+                                  max(MIN_SWEEP_EPOCHS, min(config.epochs, 500)), step=50,
+                                  key="w_sweep_epochs")
     job: SweepJob | None = st.session_state.get("sweep_job")
     busy = job is not None and job.active
     if cols[3].button("Run sweep", type="primary", key="btn_sweep", disabled=busy,
