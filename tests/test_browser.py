@@ -89,8 +89,7 @@ def server(cold_server, browser):
     context = browser.new_context()
     page = context.new_page()
     _open(page, f"{cold_server}/?preset=overfit&epochs=3&hidden=4")
-    page.get_by_role("button", name="Train", exact=True).click()
-    _wait_for(page, _POINTS, lambda n: n == 3, timeout=300)
+    _train(page, lambda n: n == 3, timeout=300)
     context.close()
     return cold_server
 
@@ -124,6 +123,21 @@ def _wait_for(page, script, predicate, timeout=120.0):  # generous: CI machines 
     raise AssertionError(f"timed out; last value {value!r}; server log ends:\n{log}")
 
 
+def _train(page, predicate=lambda n: n > 0, timeout=120.0):
+    """Click Train and wait for the chart's points to satisfy `predicate`.
+
+    A click that lands while the page is mid-rerun can be dropped by the browser side; if
+    no point shows within 30 s the click is repeated once, and said so on stdout.
+    """
+    page.get_by_role("button", name="Train", exact=True).click()
+    try:
+        return _wait_for(page, _POINTS, lambda n: n > 0, timeout=30)
+    except AssertionError:
+        print("Train showed no point within 30 s; clicking it again")
+        page.get_by_role("button", name="Train", exact=True).click()
+    return _wait_for(page, _POINTS, predicate, timeout=timeout)
+
+
 def _open(page, url):
     """Load the page and wait for its first script run to finish (the main area's prompt)."""
     page.goto(url)
@@ -134,8 +148,7 @@ def _open(page, url):
 def test_train_grows_curves_and_a_live_change_leaves_a_marker(server, page):
     """Click Train, see >20 epochs, move dropout mid-run, find its marker on the chart."""
     _open(page, f"{server}/?preset=overfit&epochs=100000")
-    page.get_by_role("button", name="Train", exact=True).click()
-    _wait_for(page, _POINTS, lambda n: n > 20)
+    _train(page, lambda n: n > 20)
     first = _NEWEST(page)
     later = _wait_for(page, _NEWEST, lambda n: n > first)  # still growing: live
     assert later > first
@@ -169,8 +182,7 @@ def _zoom_survives_ticks(page):
 def test_fork_shows_two_curve_sets_growing_side_by_side(server, page):
     """Train, fork, change B's L2: one chart carries A's and B's curves, both growing."""
     _open(page, f"{server}/?preset=overfit&epochs=100000")
-    page.get_by_role("button", name="Train", exact=True).click()
-    _wait_for(page, _POINTS, lambda n: n > 20)
+    _train(page, lambda n: n > 20)
     page.get_by_role("button", name="Fork A/B", exact=True).click()
 
     def branches(p):  # the newest epoch drawn on each branch's validation curve
@@ -212,8 +224,7 @@ def test_bad_link_shows_a_warning_not_a_traceback(server, page):
     _open(page, f"{server}/?dropout=banana&n_train=-5&epochs=30")
     page.get_by_text("Ignored from the link: 'dropout' must be a float").wait_for()
     page.get_by_text("'n_train' must be an int").wait_for()
-    page.get_by_role("button", name="Train", exact=True).click()
-    _wait_for(page, _POINTS, lambda n: n == 30)
+    _train(page, lambda n: n == 30)
     assert page.locator("[data-testid=stException]").count() == 0
 
 
@@ -255,8 +266,7 @@ def test_closed_tabs_stop_their_runs_after_the_grace_period(server, browser):
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         page = context.new_page()
         _open(page, f"{url}/?preset=overfit&epochs=100000&hidden=16-16")
-        page.get_by_role("button", name="Train", exact=True).click()
-        _wait_for(page, _POINTS, lambda n: n > 5)
+        _train(page, lambda n: n > 5)
         context.close()  # the tab goes away mid-run
     # Within the grace period the last tabs' runs are kept and train (niced workers get
     # less on a busy machine: any steady work over two seconds shows they live).

@@ -168,7 +168,7 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] == "Z":
                     return True
-        except FileNotFoundError:
+        except OSError:  # gone between the check and the read (ENOENT or ESRCH)
             return True
         time.sleep(0.05)
     return False
