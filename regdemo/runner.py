@@ -93,7 +93,8 @@ class ThreadRunHandle:
         self._history = _History()
         for record in trainer.history:
             self._history.add(record)
-        self._unsaved: list[EpochRecord] = list(trainer.history)  # for the store's saver
+        # For the store's saver (a fork brings its past along); kept only if there is one.
+        self._unsaved = list(trainer.history) if runner.store is not None else []
         self.saved_id: str | None = None  # its id in the store, once written
         self.initial_config = trainer.config  # at epoch 0: with the events, it replays the run
         self.parent: int | None = None  # the run it was forked from
@@ -268,7 +269,8 @@ class ThreadRunHandle:
                     record = self.trainer.step()
                     if record is not None:
                         self._history.add(record)
-                        self._unsaved.append(record)
+                        if self.runner.store is not None:  # else nobody drains it
+                            self._unsaved.append(record)
                     speed, self._busy = self._speed, False
                 done += 1
                 now = time.perf_counter()
@@ -559,7 +561,7 @@ class ProcessRunHandle:
         self._history = _History()
         for record in history:
             self._history.add(record)
-        self._unsaved: list[EpochRecord] = list(history)  # for the store's saver
+        self._unsaved = list(history) if runner.store is not None else []  # for the saver
         self.saved_id: str | None = None
         self.name: str | None = None
         self.initial_config = config
@@ -674,7 +676,8 @@ class ProcessRunHandle:
         with self._lock:
             for record in update["records"]:
                 self._history.add(record)
-            self._unsaved += update["records"]
+            if self.runner.store is not None:  # else nobody drains it
+                self._unsaved += update["records"]
             if "events" in update:
                 self._events = update["events"]
             if "views" in update:
