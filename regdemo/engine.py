@@ -63,6 +63,23 @@ class Event:
         return f"{self.knob} {_fmt(self.old)} -> {_fmt(self.new)} @ epoch {self.epoch}"
 
 
+def summary_dict(epochs: int, last: EpochRecord | None, best_epoch: int | None,
+                 best_val_loss: float | None, stop_reason: str | None) -> dict[str, Any]:
+    """The run summary's fields (`Trainer.summary()`, and the runner's from a snapshot)."""
+    return {
+        "epochs": epochs,
+        "train_loss": last.train_loss if last else None,
+        "val_loss": last.val_loss if last else None,
+        "gap": last.gap if last else None,
+        "train_score": last.train_score if last else None,
+        "val_score": last.val_score if last else None,
+        "best_epoch": best_epoch,
+        "best_val_loss": best_val_loss,
+        "sparsity": last.sparsity if last else None,
+        "stop_reason": stop_reason,
+    }
+
+
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -432,15 +449,5 @@ class Trainer:
         if self.restored_epoch is not None:
             last = self.history[self.restored_epoch - 1]
         best = self.best_epoch
-        return {
-            "epochs": self.epoch,
-            "train_loss": last.train_loss if last else None,
-            "val_loss": last.val_loss if last else None,
-            "gap": last.gap if last else None,
-            "train_score": last.train_score if last else None,
-            "val_score": last.val_score if last else None,
-            "best_epoch": best,
-            "best_val_loss": self.early_stopping_.best_loss if best else None,
-            "sparsity": last.sparsity if last else None,
-            "stop_reason": self.stop_reason,
-        }
+        return summary_dict(self.epoch, last, best,
+                            self.early_stopping_.best_loss if best else None, self.stop_reason)

@@ -24,7 +24,7 @@ import numpy as np
 
 from regdemo.config import Config, ConfigError
 from regdemo.datasets import Split, make_split
-from regdemo.engine import EpochRecord, Event, Trainer
+from regdemo.engine import EpochRecord, Event, Trainer, summary_dict
 
 QUEUED, RUNNING, PAUSED, STOPPED = "queued", "running", "paused", "stopped"
 # Views are refreshed at most this often while training (the page polls at ~2 Hz).
@@ -393,18 +393,8 @@ def summary_of(snap: Snapshot) -> dict:
     """The `Trainer.summary()` figures, from a snapshot (both backends have one)."""
     last = snap.history[-1] if snap.history else None
     best = next((r for r in snap.history if r.epoch == snap.best_epoch), None)
-    return {
-        "epochs": snap.epoch,
-        "train_loss": last.train_loss if last else None,
-        "val_loss": last.val_loss if last else None,
-        "gap": last.gap if last else None,
-        "train_score": last.train_score if last else None,
-        "val_score": last.val_score if last else None,
-        "best_epoch": snap.best_epoch,
-        "best_val_loss": best.val_loss if best else None,
-        "sparsity": last.sparsity if last else None,
-        "stop_reason": snap.stop_reason,
-    }
+    return summary_dict(snap.epoch, last, snap.best_epoch, best.val_loss if best else None,
+                        snap.stop_reason)
 
 
 def _ending(snap: Snapshot) -> str:
