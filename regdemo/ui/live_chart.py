@@ -44,10 +44,16 @@ _component = components.declare_component("live_chart", path=str(_served_dir()))
 
 def live_chart(fig: go.Figure, key: str, revision: str | None = None) -> None:
     """Draw `fig` in a persistent chart; a new `revision` resets zoom, the same one keeps it."""
-    if revision is not None:
-        fig.update_layout(uirevision=revision)
+    # The costly charts are kept and re-sent on every tick while they are fresh: serialise
+    # each figure once per revision, not once per tick.
+    cached = getattr(fig, "_regdemo_spec", None)
+    if cached is None or cached[0] != revision:
+        if revision is not None:
+            fig.update_layout(uirevision=revision)
+        cached = (revision, fig.to_json())
+        fig._regdemo_spec = cached
     height = int(fig.layout.height or 360)
-    _component(spec=fig.to_json(), height=height, key=key, default=None)
+    _component(spec=cached[1], height=height, key=key, default=None)
 
 
 # What tests and benchmarks read from each chart's frame in a real browser (Playwright).
