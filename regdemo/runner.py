@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from regdemo import fused
 from regdemo.config import Config, ConfigError
 from regdemo.datasets import Split, make_split
 from regdemo.engine import EpochRecord, Event, Trainer, summary_dict
@@ -476,6 +477,7 @@ class ThreadRunner(_Runner):
 
     def create(self, config: Config) -> ThreadRunHandle:
         """A new paused run for `config` (data drawn and model built now)."""
+        fused.warm_in_background()
         if not isinstance(config, Config):
             raise ConfigError([f"expected a Config; got {type(config).__name__}"])
         return self._adopt(Trainer(config))

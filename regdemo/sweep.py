@@ -170,9 +170,10 @@ def run_unit(configs: list[Config]) -> list[dict[str, Any]]:
     """Train one unit in this process with one torch thread (what every backend calls)."""
     import torch
 
-    from regdemo import batched
+    from regdemo import batched, fused
 
-    torch.set_num_threads(1)  # the workers share the cores: one thread each
+    torch.set_num_threads(1)
+    fused.warm()  # the workers share the cores: one thread each
     return batched.train_many(configs)
 
 
@@ -205,9 +206,10 @@ def _init_worker() -> None:
     """Each worker: one torch thread, and the engine warmed up before the first unit."""
     import torch
 
-    from regdemo import batched
+    from regdemo import batched, fused
 
     torch.set_num_threads(1)
+    fused.warm()
     # A process's first training pays ~2 s of one-off costs (imports, the first Adam, first
     # kernels): pay them while the pool starts, not inside the sweep's first unit.
     batched.train_many([Config(hidden=(4,), n_train=8, n_val=8, epochs=2, seed=s)

@@ -144,6 +144,11 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
     # The first run in a process pays for imports (sklearn) and the first optimizer (~1 s):
     # pay it now, before anyone presses Train.
     Trainer(Config(n_train=8, n_val=8, hidden=(4,))).step()
+    from regdemo import fused
+
+    # The fused epoch loads from numba's disk cache in ~0.4 s (compiles ~20 s the first
+    # time): runs started before it is ready train eagerly.
+    fused.warm_in_background()
     updates.put(("ready", index, None))
     runs: dict[int, _Run] = {}
     last_flush = last_check = 0.0

@@ -1,4 +1,4 @@
-"""Shared test setup: saved runs go to a temporary folder, never the working tree."""
+"""Shared test setup: saved runs go to a temporary folder; the fused epoch is compiled."""
 
 import pytest
 
@@ -10,3 +10,11 @@ def _runs_in_a_temporary_folder(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("REGDEMO_DATA_DIR", str(folder))
         yield folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fused_kernels_ready():
+    """Compile (or load from numba's cache) the fused epoch once, so runs take it as in use."""
+    from regdemo import fused
+
+    fused.warm()
