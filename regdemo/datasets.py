@@ -49,11 +49,14 @@ class DatasetSpec:
     draw: Callable[[int, float, np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None
     load: Callable[[], tuple[np.ndarray, np.ndarray, tuple]] | None = None  # bundled sets
     informative: tuple[int, ...] = ()
+    rows: int | None = None  # a bundled set's row count, known without loading it
 
     @property
     def max_samples(self) -> int | None:
         """Rows available for train + val together (None: a generator, unlimited)."""
-        return None if self.load is None else len(self.load()[1])
+        # Stated, not loaded: validating a Config must not import scikit-learn (1.3 s on
+        # the page's first paint). A test checks each figure against the loaded set.
+        return self.rows
 
     @property
     def task(self) -> str:
@@ -163,9 +166,11 @@ DATASETS: dict[str, DatasetSpec] = {
     "gaussians": DatasetSpec("Two Gaussians", KIND_2D, 2, draw=_gaussians),
     "sine": DatasetSpec("Noisy sine (regression)", KIND_1D, 0, draw=_sine),
     "polynomial": DatasetSpec("Cubic polynomial (regression)", KIND_1D, 0, draw=_polynomial),
-    "digits": DatasetSpec("Digits 8x8", KIND_IMAGE, 10, load=_bundled("digits")),
-    "breast_cancer": DatasetSpec("Breast cancer", KIND_TABULAR, 2, load=_bundled("breast_cancer")),
-    "wine": DatasetSpec("Wine", KIND_TABULAR, 3, load=_bundled("wine")),
+    "digits": DatasetSpec("Digits 8x8", KIND_IMAGE, 10, load=_bundled("digits"), rows=1797),
+    "breast_cancer": DatasetSpec(
+        "Breast cancer", KIND_TABULAR, 2, load=_bundled("breast_cancer"), rows=569
+    ),
+    "wine": DatasetSpec("Wine", KIND_TABULAR, 3, load=_bundled("wine"), rows=178),
     "sparse": DatasetSpec(
         "Few samples, many noise features",
         KIND_TABULAR,

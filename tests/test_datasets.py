@@ -2,6 +2,9 @@
 
 import dataclasses
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +174,17 @@ def test_bundled_full_size_split(name):
     assert len(s.y_train) + len(s.y_val) == total
     rows = np.concatenate([s.x_train, s.x_val])
     assert len(np.unique(rows, axis=0)) >= total - 5  # no row drawn twice (few duplicates)
+
+
+@pytest.mark.parametrize("name", [n for n, s in DATASETS.items() if s.load is not None])
+def test_stated_row_counts_match_the_bundled_sets(name):
+    """max_samples is stated so config checks need no scikit-learn; it must be the truth."""
+    assert DATASETS[name].max_samples == len(DATASETS[name].load()[1])
+
+
+def test_the_page_modules_load_without_scikit_learn():
+    code = ("import sys, regdemo.ui.page, regdemo.presets; "
+            "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
