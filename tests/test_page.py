@@ -366,3 +366,22 @@ def test_a_link_with_very_few_epochs_still_draws_every_tab(app):
     assert not app.exception
     assert app.number_input(key="w_epochs").value == 3
     assert app.number_input(key="w_sweep_epochs").value == 10
+
+
+def test_live_redraws_slow_down_as_more_runs_train(monkeypatch):
+    """3 redraws a second up to 4 running runs, then slower, never below one per 2 s."""
+    from types import SimpleNamespace
+
+    from regdemo.runner import PAUSED, RUNNING
+    from regdemo.ui import page
+
+    def server_with(n_running, n_paused=3):
+        runs = [SimpleNamespace(status=RUNNING)] * n_running + \
+            [SimpleNamespace(status=PAUSED)] * n_paused
+        monkeypatch.setattr(page, "get_runner", lambda: SimpleNamespace(runs=lambda: runs))
+        return page.poll_seconds()
+
+    assert server_with(0) == server_with(4) == page.POLL_SECONDS
+    assert server_with(8) == pytest.approx(2 * page.POLL_SECONDS)
+    assert server_with(20) == pytest.approx(5 * page.POLL_SECONDS)
+    assert server_with(200) == page.MAX_POLL_SECONDS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from regdemo.config import LIVE_KNOBS, STRUCTURAL_KNOBS, Config, ConfigError
@@ -10,7 +12,10 @@ from regdemo.runner import QUEUED, RUNNING, STOPPED
 from regdemo.ui import compare, controls, panels, sweeps
 from regdemo.ui.state import get_runner, get_store, session_runs
 
-POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains
+POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains...
+FULL_RATE_RUNS = 4  # ...while at most this many runs train on the server; then slower,
+MAX_POLL_SECONDS = 2.0  # up to this: every redraw costs the server ~20 ms of CPU, and a
+# classroom's redraws would otherwise starve the training workers of both cores.
 SPEEDS = ("max", 500, 200, 100, 50, 20, 10, 5)
 
 
@@ -158,6 +163,12 @@ def _apply_live(handle, config: Config) -> str | None:
     return None
 
 
+def poll_seconds() -> float:
+    """How often the live panels redraw: slower as more runs train on this server."""
+    running = sum(1 for h in get_runner().runs() if h.status == RUNNING)
+    return min(MAX_POLL_SECONDS, POLL_SECONDS * max(1.0, running / FULL_RATE_RUNS))
+
+
 def main() -> None:
     """Draw the whole page."""
     st.set_page_config(page_title="Regularization Lab", page_icon=":material/show_chart:",
@@ -222,10 +233,12 @@ def main() -> None:
     # run_every is fixed when the fragment is made: poll only while a run trains.
     running = any(h.status in (RUNNING, QUEUED) for h in _handles())
     st.session_state["polling"] = running
+    interval = poll_seconds() if running else None
+    st.session_state["poll"] = (interval, time.monotonic())
     st.session_state["task"] = config.task
     live, saved, sweep = st.tabs(["Live run", "Saved runs", "Sweep"], key="w_tab")
     with live:
-        st.fragment(run_every=POLL_SECONDS if running else None)(_live)()
+        st.fragment(run_every=interval)(_live)()
     with saved:
         compare.saved_runs_tab(get_store())
     with sweep:
@@ -239,3 +252,10 @@ def _live() -> None:
     if st.session_state.get("polling") and not any(
             h.status in (RUNNING, QUEUED) for h in _handles()):
         st.rerun(scope="app")
+    interval, since = st.session_state.get("poll", (None, 0.0))
+    if interval and time.monotonic() - since > 5:
+        # The server got busier or quieter: re-make the fragment with the new interval
+        # (at most every 5 s; a full rerun costs a few redraws' worth).
+        wanted = poll_seconds()
+        if not 0.67 < wanted / interval < 1.5:
+            st.rerun(scope="app")
