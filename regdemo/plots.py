@@ -300,3 +300,30 @@ def sweep_figure(stats: Sequence, knob: str, log_x: bool = False, best=None,
     fig.update_xaxes(title_text=knob, type="log" if log_x else "linear")
     fig.update_yaxes(title_text="final loss")
     return fig
+
+
+PROJECTOR_FONT = 20
+
+
+def for_projector(fig: go.Figure) -> go.Figure:
+    """The figure for the back of a lecture hall: large type, thick lines, strong contrast.
+
+    Changes `fig` in place (idempotent) and returns it. Train and validation keep their
+    colorblind-safe pair and differ by dash style too, so they stay apart in grayscale.
+    """
+    fig.update_layout(
+        font=dict(size=PROJECTOR_FONT, color="#000000"),
+        title_font=dict(size=PROJECTOR_FONT + 6),
+        legend=dict(font=dict(size=PROJECTOR_FONT)),
+        height=max(int(fig.layout.height or 360), 460),
+        margin=dict(t=95),
+    )
+    axes = dict(tickfont=dict(size=PROJECTOR_FONT - 2, color="#000000"), gridcolor="#b0b0b0",
+                linecolor="#000000", title_font=dict(size=PROJECTOR_FONT))
+    fig.update_xaxes(**axes)
+    fig.update_yaxes(**axes)
+    fig.update_traces(line_width=5, selector=dict(type="scatter", mode="lines"))
+    fig.update_traces(marker_size=22, selector=dict(type="scatter", mode="markers"))
+    fig.update_shapes(line_width=3, selector=dict(type="line"))
+    fig.update_annotations(font_size=PROJECTOR_FONT - 2)
+    return fig

@@ -116,12 +116,20 @@ SECTIONS: dict[str, list[Control]] = {
 CONTROLS = {c.name: c for section in SECTIONS.values() for c in section}
 
 
+LOADED = "loaded_values"  # the last loaded config, for controls a link hides
+
+
+def set_widget(name: str, value: Any) -> None:
+    """Set one control's widget state (in a callback, or before the widget is drawn)."""
+    control = CONTROLS[name]
+    st.session_state[control.key] = encode("hidden", value) if name == "hidden" else value
+    st.session_state.setdefault(LOADED, {})[name] = encode(name, value)
+
+
 def load_into_widgets(config: Config) -> None:
     """Set every widget's state from a config (a preset, a link, a reset)."""
     for control in CONTROLS.values():
-        value = getattr(config, control.name)
-        st.session_state[control.key] = encode("hidden", value) if control.name == "hidden" \
-            else value
+        set_widget(control.name, getattr(config, control.name))
 
 
 def _options(control: Control, value: Any) -> list:
@@ -131,9 +139,10 @@ def _options(control: Control, value: Any) -> list:
     return options
 
 
-def _widget(control: Control, container) -> Any:
+def _widget(control: Control, container, locked: bool = False) -> Any:
     label = f"{control.label} {LIVE}" if control.live else control.label
-    key, kw = control.key, {"help": control.help, "key": control.key}
+    help_text = control.help + (" Locked by this link." if locked else "")
+    key, kw = control.key, {"help": help_text, "key": control.key, "disabled": locked}
     if control.widget == "selectbox":
         fmt = control.format
         return container.selectbox(label, control.options,
@@ -153,8 +162,12 @@ def _widget(control: Control, container) -> Any:
 
 
 def current_values() -> dict[str, str]:
-    """The widgets' values (from session state) as URL-style strings."""
-    values = {}
+    """The widgets' values (from session state) as URL-style strings.
+
+    A control that is not drawn (a classroom link hid it) loses its widget state; its
+    value is the one last loaded.
+    """
+    values = dict(st.session_state.get(LOADED, {}))
     for control in CONTROLS.values():
         if control.key in st.session_state:
             value = st.session_state[control.key]
@@ -165,13 +178,21 @@ def current_values() -> dict[str, str]:
     return values
 
 
-def draw_controls(problems_by_field: dict[str, list[str]]) -> None:
-    """All sections in the sidebar, each problem shown under the control it concerns."""
+def draw_controls(problems_by_field: dict[str, list[str]], hide: frozenset = frozenset(),
+                  lock: frozenset = frozenset()) -> None:
+    """All sections in the sidebar, each problem shown under the control it concerns.
+
+    Controls in `hide` are not drawn (a section with none left goes too); those in `lock`
+    are drawn disabled.
+    """
     for title, controls in SECTIONS.items():
+        shown = [c for c in controls if c.name not in hide]
+        if not shown:
+            continue
         heading = f"{title} ({LIVE} = live)" if title == "Regularization" else title
         with st.sidebar.expander(heading, expanded=title in ("Regularization", "Data")):
-            for control in controls:
-                _widget(control, st)
+            for control in shown:
+                _widget(control, st, locked=control.name in lock)
                 for message in problems_by_field.get(control.name, []):
                     st.error(message, icon=":material/warning:")
 

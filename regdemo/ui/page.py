@@ -6,10 +6,12 @@ import time
 
 import streamlit as st
 
+from regdemo import classroom
 from regdemo.config import LIVE_KNOBS, STRUCTURAL_KNOBS, Config, ConfigError
+from regdemo.lessons import LESSONS
 from regdemo.presets import DEFAULT_PRESET, PRESETS
 from regdemo.runner import QUEUED, RUNNING, STOPPED
-from regdemo.ui import compare, controls, panels, sweeps
+from regdemo.ui import compare, controls, explain, lesson_panel, panels, share, sweeps
 from regdemo.ui.state import get_runner, get_store, session_runs
 
 POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains...
@@ -22,7 +24,13 @@ SPEEDS = ("max", 500, 200, 100, 50, 20, 10, 5)
 # ----------------------------------------------------------------- state changes
 def _load_preset(name: str) -> None:
     st.session_state["preset"] = name
+    lesson_panel.start(None)  # a scenario picked by hand ends the lesson
     controls.load_into_widgets(PRESETS[name].config)
+    _reset_run()
+
+
+def _on_lesson_change() -> None:
+    lesson_panel.start(st.session_state.get("w_lesson"))
     _reset_run()
 
 
@@ -31,18 +39,44 @@ def _on_preset_change() -> None:
 
 
 def _init_from_url() -> None:
-    """First visit: the link's preset and settings, with a warning for what was ignored."""
+    """First visit: the link's preset, lesson and settings, with a warning for what was
+    ignored, and its classroom flags (hidden and locked controls, projector, A/B)."""
     query = st.query_params.to_dict()
     warnings = []
     name = query.get("preset", DEFAULT_PRESET)
     if name not in PRESETS:
         warnings.append(f"unknown preset {name!r}; showing '{DEFAULT_PRESET}'")
         name = DEFAULT_PRESET
-    config, problems = Config.from_query(query, base=PRESETS[name].config)
+    room, room_problems = classroom.from_query(query, LESSONS)
+    st.session_state["classroom"] = room
+    st.session_state["w_projector"] = room.projector
+    lesson_panel.start(room.lesson)
+    base = LESSONS[room.lesson].config if room.lesson else PRESETS[name].config
+    config, problems = Config.from_query(query, base=base)
     st.session_state["preset"] = st.session_state["w_preset"] = name
     controls.load_into_widgets(config)
-    st.session_state["link_warnings"] = warnings + problems
+    if room.ab:
+        warnings += _open_ab(name, config)
+    st.session_state["link_warnings"] = warnings + room_problems + problems
     st.session_state["initialized"] = True
+
+
+def _open_ab(preset: str, config: Config) -> list[str]:
+    """A classroom A/B link: A without the preset's regularizer, B with it, side by side."""
+    baseline = PRESETS[preset].baseline
+    if not baseline:
+        return [f"'ab' needs a scenario with a regularizer; '{preset}' has none"]
+    a_config = config.replace(**baseline)
+    controls.load_into_widgets(a_config)
+    a = _new_run(a_config)
+    b = get_runner().create(config)
+    b.name = f"{a.name} (B: {PRESETS[preset].regularizer})"
+    st.session_state["run_b"] = b.id
+    changed = ", ".join(f"{k} = {getattr(config, k)}" for k in baseline)
+    st.session_state["fork"] = {"epoch": 0, "events": 0, "label": f"B: {changed}"}
+    session_runs().run_ids.add(b.id)
+    st.session_state["w_branch"] = "A"
+    return []
 
 
 def _handle(slot: str = "run_id"):
@@ -75,10 +109,13 @@ def _reset_run() -> None:
 
 def _run_name(config: Config) -> str:
     """A saved run's name: its scenario and what was changed from it (at most three)."""
+    lesson = lesson_panel.current()
     preset = st.session_state.get("preset", DEFAULT_PRESET)
-    base = PRESETS[preset].config.to_query()
+    start = lesson.config if lesson else PRESETS[preset].config
+    base = start.to_query()
     changed = [f"{k}={v}" for k, v in config.to_query().items() if base.get(k) != v]
-    return " ".join([preset, *changed[:3]]) + (" …" if len(changed) > 3 else "")
+    head = f"lesson {lesson.key}" if lesson else preset
+    return " ".join([head, *changed[:3]]) + (" …" if len(changed) > 3 else "")
 
 
 def _new_run(config: Config):
@@ -169,6 +206,12 @@ def poll_seconds() -> float:
     return min(MAX_POLL_SECONDS, POLL_SECONDS * max(1.0, running / FULL_RATE_RUNS))
 
 
+PROJECTOR_CSS = """<style>
+html { font-size: 21px; }
+[data-testid="stMetricValue"] { font-size: 2.1rem; }
+</style>"""
+
+
 def main() -> None:
     """Draw the whole page."""
     st.set_page_config(page_title="Regularization Lab", page_icon=":material/show_chart:",
@@ -180,38 +223,61 @@ def main() -> None:
     get_runner()  # the first page view starts the workers, so they are warm before Train
     if "initialized" not in st.session_state:
         _init_from_url()
-    config, problems = Config.from_query(controls.current_values(),
-                                         base=PRESETS[st.session_state["preset"]].config)
+    room: classroom.Classroom = st.session_state.get("classroom", classroom.Classroom())
+    hide, lock = room.hide, room.lock
+    projector = bool(st.session_state.get("w_projector"))
+    if projector:
+        st.html(PROJECTOR_CSS)
+    lesson = lesson_panel.current()
+    base = lesson.config if lesson else PRESETS[st.session_state["preset"]].config
+    config, problems = Config.from_query(controls.current_values(), base=base)
 
     sb = st.sidebar
     sb.title("Regularization Lab")
-    sb.selectbox("Scenario", list(PRESETS), key="w_preset", on_change=_on_preset_change,
-                 format_func=lambda n: PRESETS[n].title,
-                 help="Classroom scenarios; each sets every control below.")
-    sb.caption(PRESETS[st.session_state["preset"]].watch)
+    if "lesson" not in hide:
+        st.session_state.setdefault("w_lesson", st.session_state.get("lesson", ""))
+        sb.selectbox("Lesson", ["", *LESSONS], key="w_lesson", on_change=_on_lesson_change,
+                     format_func=lambda k: LESSONS[k].title if k else "None: free play",
+                     help="Guided experiments: a question to predict, then steps that show "
+                          "one technique's effect. Each step can be done for you.")
+    if "preset" not in hide and lesson is None:
+        st.session_state.setdefault("w_preset", st.session_state["preset"])
+        sb.selectbox("Scenario", list(PRESETS), key="w_preset", on_change=_on_preset_change,
+                     format_func=lambda n: PRESETS[n].title,
+                     help="Classroom scenarios; each sets every control below.")
+        sb.caption(PRESETS[st.session_state["preset"]].watch)
     b = sb.columns(2)
     if b[0].button("Train", type="primary", key="btn_train", width="stretch",
-                   icon=":material/play_arrow:"):
+                   icon=":material/play_arrow:",
+                   help="Start training (or resume). A changed structural control (data, "
+                        "model, optimizer, seed) starts a new run."):
         _train(config)
-    if b[1].button("Pause", key="btn_pause", width="stretch", icon=":material/pause:"):
+    if b[1].button("Pause", key="btn_pause", width="stretch", icon=":material/pause:",
+                   help="Hold the run; Train resumes it where it stopped."):
         _pause()
-    if b[0].button("Step", key="btn_step", width="stretch", icon=":material/skip_next:"):
+    if b[0].button("Step", key="btn_step", width="stretch", icon=":material/skip_next:",
+                   help="Train exactly one epoch, then pause: follow the curves by hand."):
         _step(config)
-    if b[1].button("Reset", key="btn_reset", width="stretch", icon=":material/restart_alt:"):
+    if b[1].button("Reset", key="btn_reset", width="stretch", icon=":material/restart_alt:",
+                   help="Throw the run away; the next Train starts from fresh weights."):
         _reset_run()
-    if b[0].button("Fork A/B", key="btn_fork", width="stretch", icon=":material/call_split:",
-                   help="Clone the run at this epoch: same data, same weights. Change a knob "
-                        "on one branch and watch both train side by side."):
-        _fork()
-    if b[1].button("Unfork", key="btn_unfork", width="stretch", icon=":material/close:",
-                   disabled=_handle("run_b") is None, help="Stop branch B; A trains on."):
-        _drop_fork()
+    if "fork" not in hide:
+        if b[0].button("Fork A/B", key="btn_fork", width="stretch",
+                       icon=":material/call_split:",
+                       help="Clone the run at this epoch: same data, same weights. Change a "
+                            "knob on one branch and watch both train side by side."):
+            _fork()
+        if b[1].button("Unfork", key="btn_unfork", width="stretch", icon=":material/close:",
+                       disabled=_handle("run_b") is None, help="Stop branch B; A trains on."):
+            _drop_fork()
     if _handle("run_b") is not None:
         sb.segmented_control("Live knobs change", ["A", "B"], key="w_branch",
                              on_change=_on_branch_change, required=True,
                              help="Which branch the ⚡ knobs below act on.")
-    sb.select_slider("Speed (epochs/s)", SPEEDS, key="w_speed",
-                     help="Slow the run down so a class can follow it.")
+    if "speed" not in hide:
+        sb.select_slider("Speed (epochs/s)", SPEEDS, key="w_speed",
+                         help="Slow the run down so a class can follow it; 'max' trains as "
+                              "fast as the server allows.")
     handle = _handle()
     for h in _handles():
         h.set_speed(_speed())
@@ -224,9 +290,15 @@ def main() -> None:
         if changed:
             sb.info(f"Changed {', '.join(changed)}: these need a new run. Press Train to "
                     "start it.", icon=":material/refresh:")
-    controls.draw_controls(controls.problems_by_field(problems))
+    controls.draw_controls(controls.problems_by_field(problems), hide, lock)
+    sb.toggle("Projector mode", key="w_projector",
+              help="Large type, thick lines, strong contrast and fewer panels, for the back "
+                   "of a lecture hall.")
+    now = classroom.Classroom(lesson.key if lesson else None, hide, lock, projector)
+    share.share_panel(st.session_state["preset"], config, now)
 
-    st.query_params.from_dict({"preset": st.session_state["preset"], **config.to_query()})
+    st.query_params.from_dict({"preset": st.session_state["preset"], **config.to_query(),
+                               **now.to_query()})
     for message in st.session_state.get("link_warnings", []):
         st.warning(f"Ignored from the link: {message}", icon=":material/link:")
 
@@ -236,19 +308,31 @@ def main() -> None:
     interval = poll_seconds() if running else None
     st.session_state["poll"] = (interval, time.monotonic())
     st.session_state["task"] = config.task
+    if "tabs" in hide:
+        _live_tab(interval)
+        return
     live, saved, sweep = st.tabs(["Live run", "Saved runs", "Sweep"], key="w_tab")
     with live:
-        st.fragment(run_every=interval)(_live)()
+        _live_tab(interval)
     with saved:
         compare.saved_runs_tab(get_store())
     with sweep:
         sweeps.sweep_tab(config)
 
 
+def _live_tab(interval: float | None) -> None:
+    """The lesson (if any), the primer, then the live panels' fragment."""
+    lesson_panel.draw(_new_run, _handle)
+    if not st.session_state.get("w_projector"):
+        explain.regularization_primer()
+    st.fragment(run_every=interval)(_live)()
+
+
 def _live() -> None:
     """The fragment: live panels, and one full rerun when the runs stop (polling off)."""
     panels.live_panels(_handle(), st.session_state.get("task", "classification"),
-                       _handle("run_b"), st.session_state.get("fork"))
+                       _handle("run_b"), st.session_state.get("fork"),
+                       projector=bool(st.session_state.get("w_projector")))
     if st.session_state.get("polling") and not any(
             h.status in (RUNNING, QUEUED) for h in _handles()):
         st.rerun(scope="app")

@@ -79,13 +79,15 @@ def _heavy_figures(snap: Snapshot, branch: str | None = None) -> dict:
     }
 
 
-def live_panels(handle, task: str, handle_b=None, fork: dict | None = None) -> None:
+def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
+                projector: bool = False) -> None:
     """Everything that changes while a run trains; `handle` is None before the first Train.
 
     With a fork, `handle_b` is branch B and `fork` says where it split ({epoch, events}):
     both curve sets share one chart and both data views stand next to each other.
     Each chart keeps its place in the element tree whatever the run's state (messages sit
     in one container above them), so the browser updates it in place instead of remounting.
+    In projector mode the charts get large type and thick lines, and the weights row goes.
     """
     snap = handle.snapshot() if handle is not None else None
     snap_b = handle_b.snapshot() if handle_b is not None and snap is not None else None
@@ -119,8 +121,10 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None) -> N
     else:
         loss = _fork_figure(snap, snap_b, fork or {}, metric or "loss", score_name, log_y,
                             window)
+    if projector:
+        plots.for_projector(loss)
     # A zoom survives ticks of the same run and view; a new run or axis choice resets it.
-    revision = str(snap.run_id) if snap else "empty"
+    revision = (str(snap.run_id) if snap else "empty") + ("-projector" if projector else "")
     left, right = st.columns([3, 2])
     with left:
         live_chart(loss, "loss_chart",
@@ -128,13 +132,13 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None) -> N
     if snap is None:
         right.caption("The data, and what the model makes of it, appear here once it trains.")
         return
-    heavy = _throttled_heavy(snap, "heavy", "A" if snap_b is not None else None)
+    heavy = _throttled_heavy(snap, "heavy", "A" if snap_b is not None else None, projector)
     with right:
         if snap_b is None:
             for key, fig in heavy["data"]:
                 live_chart(fig, key, revision)
         else:  # A and B next to each other: same data, one knob apart
-            heavy_b = _throttled_heavy(snap_b, "heavy_b", "B")
+            heavy_b = _throttled_heavy(snap_b, "heavy_b", "B", projector)
             cols = st.columns(2)
             for col, branch, figures in ((cols[0], "A", heavy["data"]),
                                          (cols[1], "B", heavy_b["data"])):
@@ -143,6 +147,8 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None) -> N
                         live_chart(fig, f"{key}_{branch}", f"{revision}-{branch}")
         if not heavy["data"]:
             st.caption("No data view for this model.")
+    if projector:  # fewer panels: the weights row is for closer reading
+        return
     left, right = st.columns(2)
     with left:
         if heavy["weights"] is not None:
@@ -157,9 +163,11 @@ def _branch_line(snap_b: Snapshot, fork: dict) -> None:
     changes = [e.label for e in snap_b.events[fork.get("events", 0):]]
     figures = (f"train {last.train_loss:.4f} · val {last.val_loss:.4f} · gap {last.gap:+.4f}"
                if last else "")
+    where = fork.get("label") or f"forked at epoch {fork.get('epoch', '?')}"
     st.markdown(
-        f"**Branch B** (forked at epoch {fork.get('epoch', '?')}): epoch {snap_b.epoch} · "
-        f"{figures}" + (f" · changed: {'; '.join(changes)}" if changes else
+        f"**Branch B** ({where}): epoch {snap_b.epoch} · "
+        f"{figures}" + (f" · changed: {'; '.join(changes)}" if changes else "" if
+                        fork.get("label") else
                         " · no knob changed yet: pick B above the ⚡ knobs and change one"))
     if snap_b.stop_reason:
         st.caption(f"B: {snap_b.stop_reason}")
@@ -187,15 +195,19 @@ def _fork_figure(snap, snap_b, fork: dict, metric: str, score_name: str, log_y: 
     return fig
 
 
-def _throttled_heavy(snap: Snapshot, slot: str, branch: str | None = None) -> dict:
+def _throttled_heavy(snap: Snapshot, slot: str, branch: str | None = None,
+                     projector: bool = False) -> dict:
     """Heatmaps and histograms cost the browser far more than a line chart: while a run
     trains they are rebuilt at most once a second, so the loss curve keeps its pace and
     sliders stay responsive (an unchanged figure is not redrawn at all)."""
     now = time.monotonic()
     stamp, heavy, key = st.session_state.get(slot, (0.0, None, None))
-    fresh = (snap.run_id, branch, snap.status, snap.epoch)
-    if heavy is None or key[:3] != fresh[:3] or (
+    fresh = (snap.run_id, branch, snap.status, projector, snap.epoch)
+    if heavy is None or key[:4] != fresh[:4] or (
             key != fresh and now - stamp >= HEAVY_SECONDS):
         heavy = _heavy_figures(snap, branch)
+        if projector:
+            for _, fig in heavy["data"]:
+                plots.for_projector(fig)
         st.session_state[slot] = (now, heavy, fresh)
     return heavy

@@ -1,0 +1,162 @@
+"""Classroom links (hide, lock, lesson, projector, A/B), the lesson panel, help everywhere."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st_
+
+from regdemo import classroom
+from regdemo.config import Config
+from regdemo.lessons import LESSONS
+from regdemo.presets import PRESETS
+from regdemo.ui.state import get_runner
+from tests.test_page import _charts, _fresh_page, _handle, _query, _wait_until_parked
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path):
+    yield from _fresh_page(monkeypatch, tmp_path, "thread")
+
+
+def _open(app, **query):
+    for key, value in query.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _keys(app, kind: str) -> set:
+    return {w.key for w in app.sidebar.get(kind)}
+
+
+# ---------------------------------------------------------------- the link format
+def test_flags_round_trip_through_a_link():
+    room = classroom.Classroom("dropout", frozenset({"l1", "arch", "tabs"}),
+                               frozenset({"dataset"}), projector=True, ab=False)
+    url = classroom.link("http://host:8501/", "dropout", PRESETS["dropout"].config, room)
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    again, problems = classroom.from_query(query, LESSONS)
+    assert again == room and problems == []
+    config, problems = Config.from_query(query)
+    assert config == PRESETS["dropout"].config and problems == []
+
+
+def test_bad_flags_are_dropped_with_a_message():
+    room, problems = classroom.from_query(
+        {"lesson": "nope", "hide": "l1,<script>,l1", "lock": "l1,seed,zzz",
+         "projector": "maybe", "ab": ["0", "1"]}, LESSONS)
+    assert room.lesson is None and room.hide == {"l1"} and room.lock == {"seed"}
+    assert not room.projector and room.ab  # repeated keys: the last one wins
+    assert len(problems) == 4 and any("unknown lesson" in p for p in problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st_.dictionaries(st_.sampled_from(["lesson", "hide", "lock", "projector", "ab", "x"]),
+                        st_.one_of(st_.text(max_size=300),
+                                   st_.lists(st_.text(max_size=50), max_size=3))))
+def test_any_flags_parse_without_raising(query):
+    room, problems = classroom.from_query(query, LESSONS)
+    assert room.hide <= set(classroom.HIDEABLE) and room.lock <= set(classroom.CONTROL_NAMES)
+    assert not room.hide & room.lock
+    assert all(isinstance(p, str) and len(p) < 400 for p in problems)
+
+
+# ---------------------------------------------------------------- the page
+def test_hidden_controls_are_absent_and_locked_ones_disabled(app):
+    _open(app, preset="l2", l1="0.001", hide="l1,dropout,lesson,fork", lock="dataset,l2")
+    assert "w_l1" not in _keys(app, "select_slider") and "w_dropout" not in _keys(app, "slider")
+    assert "w_lesson" not in _keys(app, "selectbox") and "btn_fork" not in _keys(app, "button")
+    assert app.sidebar.selectbox(key="w_dataset").disabled
+    assert app.sidebar.select_slider(key="w_l2").disabled
+    assert not app.sidebar.select_slider(key="w_lr").disabled
+    app.sidebar.button(key="btn_train").click().run()
+    _handle(app).pause()
+    _wait_until_parked(app)
+    # The hidden value from the link is what trains, and the link keeps the flags.
+    assert _handle(app).config.l1 == 0.001
+    assert _query(app)["hide"] == "dropout,fork,l1,lesson"
+    assert _query(app)["lock"] == "dataset,l2"
+
+
+def test_projector_mode_from_the_link_enlarges_the_charts(app):
+    _open(app, projector="1")
+    assert app.sidebar.toggle(key="w_projector").value
+    app.sidebar.button(key="btn_step").click().run()
+    _wait_until_parked(app)
+    loss = _charts(app)["loss_chart"]
+    assert loss["layout"]["font"]["size"] >= 20
+    assert all(t["line"]["width"] >= 5 for t in loss["data"] if t.get("mode") == "lines")
+    assert "weights_chart" not in _charts(app)  # fewer panels
+    app.sidebar.toggle(key="w_projector").set_value(False).run()
+    assert "weights_chart" in _charts(app)
+    assert "font" not in _charts(app)["loss_chart"]["layout"] or \
+        _charts(app)["loss_chart"]["layout"]["font"].get("size", 13) < 20
+
+
+def test_an_ab_link_opens_baseline_and_regularized_side_by_side(app):
+    _open(app, preset="dropout", ab="1")
+    a, b = _handle(app), get_runner().get(app.session_state["run_b"])
+    assert a.config.dropout == 0.0 and b.config.dropout == 0.5
+    assert a.config.replace(dropout=0.5) == b.config  # one knob apart, same seed and data
+    app.sidebar.button(key="btn_step").click().run()
+    assert a.wait(30) and b.wait(30)
+    app.run()
+    assert "**Branch B** (B: dropout = 0.5)" in " ".join(m.value for m in app.markdown)
+
+
+def test_a_lesson_link_shows_the_step_and_does_it_for_me(app):
+    lesson = LESSONS["l2"]
+    _open(app, lesson="l2")
+    text = " ".join(m.value for m in app.markdown)
+    assert lesson.title in text and lesson.question in text and "Step 1 of" in text
+    assert app.sidebar.selectbox(key="w_lesson").value == "l2"
+    app.button(key="lesson_do").click().run()  # step 1: start the lesson's run
+    handle = _handle(app)
+    assert handle.config == lesson.config
+    live_step = next(s for s in lesson.steps if s.live)
+    app.session_state["lesson_step"] = lesson.steps.index(live_step)
+    app.run()
+    handle.pause()
+    assert handle.wait(30)
+    app.button(key="lesson_do").click().run()
+    handle.pause()
+    assert handle.wait(30)
+    for knob, value in live_step.live.items():
+        assert getattr(handle.config, knob) == value
+        assert app.session_state[f"w_{knob}"] == value  # the sidebar shows the change
+    assert any(e.knob in live_step.live for e in handle.snapshot().events)
+    assert app.session_state["lesson_step"] == lesson.steps.index(live_step) + 1
+    app.toggle(key="lesson_reveal").set_value(True).run()
+    assert lesson.reveal in " ".join(s.value for s in app.success)
+
+
+def test_picking_a_scenario_ends_the_lesson(app):
+    _open(app, lesson="dropout")
+    assert app.sidebar.selectbox(key="w_lesson").value == "dropout"
+    app.sidebar.selectbox(key="w_lesson").set_value("").run()
+    app.sidebar.selectbox(key="w_preset").set_value("l1_features").run()
+    assert app.session_state["lesson"] == ""
+    assert "Step 1 of" not in " ".join(m.value for m in app.markdown)
+
+
+def test_every_control_and_button_explains_itself(app):
+    _open(app)
+    widgets = [w for kind in ("selectbox", "select_slider", "slider", "toggle", "number_input",
+                              "text_input", "button", "multiselect")
+               for w in app.sidebar.get(kind)]
+    assert len(widgets) > 30
+    missing = [w.key for w in widgets if not (w.help or "").strip()]
+    assert missing == []
+
+
+def test_share_panel_builds_the_link_with_the_picked_flags(app):
+    _open(app, preset="dropout")
+    app.sidebar.multiselect(key="share_hide").set_value(["l1", "arch"]).run()
+    app.sidebar.toggle(key="share_projector").set_value(True).run()
+    app.sidebar.toggle(key="share_ab").set_value(True).run()
+    link = next(c.value for c in app.sidebar.code)
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(link).query).items()}
+    assert query["hide"] == "arch,l1" and query["projector"] == "1" and query["ab"] == "1"
+    assert Config.from_query(query)[0] == PRESETS["dropout"].config
