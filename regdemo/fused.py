@@ -34,20 +34,23 @@ AUGMENTS = ("none", "jitter")
 ZERO_TOL = 1e-8  # same as regularizers.ZERO_TOL: below this a weight counts as zero
 
 
-_blas_threads: int | None = None
+_blas_limit: tuple[int, bool] | None = None  # (threads, kernels loaded) last applied
 
 
 def limit_blas_threads(threads: int) -> None:
     """Cap the BLAS the kernel's matrix products call, as torch.set_num_threads caps torch.
 
     On a shared 2-core machine a two-thread BLAS on 600x64 products ran 10x slower than one.
+    The cap only reaches libraries already loaded, and numba loads scipy's BLAS with the
+    kernels, so it is applied again once they are ready (a worker sets it before that).
     """
-    global _blas_threads
-    if threads != _blas_threads:
+    global _blas_limit
+    key = (threads, ready())
+    if key != _blas_limit:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=threads, user_api="blas")
-        _blas_threads = threads
+        _blas_limit = key
 
 
 def enabled() -> bool:
