@@ -330,16 +330,17 @@ def _live_tab(interval: float | None) -> None:
 
 def _live() -> None:
     """The fragment: live panels, and one full rerun when the runs stop (polling off)."""
+    interval, since = st.session_state.get("poll", (None, 0.0))
+    if interval and time.monotonic() - since > 5:
+        # The server got busier or quieter: re-make the fragment with the new interval (at
+        # most every 5 s). Checked first: on a swamped server a tick may never get to its end.
+        wanted = poll_seconds()
+        if not 0.67 < wanted / interval < 1.5:
+            st.rerun(scope="app")
+        st.session_state["poll"] = (interval, time.monotonic())
     panels.live_panels(_handle(), st.session_state.get("task", "classification"),
                        _handle("run_b"), st.session_state.get("fork"),
                        projector=bool(st.session_state.get("w_projector")))
     if st.session_state.get("polling") and not any(
             h.status in (RUNNING, QUEUED) for h in _handles()):
         st.rerun(scope="app")
-    interval, since = st.session_state.get("poll", (None, 0.0))
-    if interval and time.monotonic() - since > 5:
-        # The server got busier or quieter: re-make the fragment with the new interval
-        # (at most every 5 s; a full rerun costs a few redraws' worth).
-        wanted = poll_seconds()
-        if not 0.67 < wanted / interval < 1.5:
-            st.rerun(scope="app")
