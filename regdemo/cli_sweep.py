@@ -81,8 +81,12 @@ def _sweep(args) -> int:
 
     if args.out and args.out.suffix != ".csv":
         raise UsageError(f"--out must end in .csv; got {args.out.name!r}")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1; got {args.workers}")
+    from regdemo.sweep import MAX_POINTS, MAX_SEEDS
+
+    most = MAX_POINTS * MAX_SEEDS  # a sweep's most runs: more workers would only idle
+    if args.workers is not None and not 1 <= args.workers <= most:
+        raise UsageError(f"--workers must be in [1, {most}] (a sweep has at most {most} runs);"
+                         f" got {args.workers}")
     spec = _spec(args)
     from regdemo.sweep import SweepError, make_executor, run_sweep
 

@@ -24,6 +24,8 @@ MAX_SAMPLES = 5000
 MAX_WIDTH = 512
 MAX_DEPTH = 8
 MAX_EPOCHS = 100_000
+# Longest text parsed as hidden widths: 8 x '512' with separators is 31 characters.
+MAX_WIDTHS_TEXT = 100
 
 
 class ConfigError(ValueError):
@@ -264,6 +266,8 @@ class _Check:
         if self.kind == "widths":
             if text in ("", "-", "none"):
                 return ()
+            if len(text) > MAX_WIDTHS_TEXT:  # parsed, "1-" * 10**8 would take gigabytes
+                return text
             parts = text.replace(",", "-").replace("x", "-").split("-")
             try:
                 return tuple(int(p) for p in parts)

@@ -144,6 +144,11 @@ class ThreadRunHandle:
             if self._status in (RUNNING, QUEUED):
                 self._status = PAUSED
 
+    @property
+    def stepping(self) -> bool:
+        """Epochs asked for by step() are still to train."""
+        return self._pending_steps > 0
+
     def step(self, n: int = 1) -> None:
         """Train exactly `n` more epochs, then pause."""
         with self._lock:
@@ -618,6 +623,12 @@ class ProcessRunHandle:
                 self._status = PAUSED
         self._send("pause")
         self.runner._release(self)
+
+    @property
+    def stepping(self) -> bool:
+        """Epochs asked for by step() are still to train (as far as the mirror knows)."""
+        with self._lock:
+            return self._pending > 0 or self._acked < self._sent
 
     def step(self, n: int = 1) -> None:
         """Train exactly `n` more epochs, then pause."""

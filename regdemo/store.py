@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import math
@@ -60,6 +61,11 @@ FIELDS = ("epoch", "train_loss", "val_loss", "train_score", "val_score", "object
 FLOAT_FIELDS = FIELDS[1:]
 
 _RUN_ID = re.compile(r"[0-9a-f]{12}")
+# An imported event names a setting and holds numbers, true/false or short plain words (an
+# augmentation's name): nothing a chart label could render as markup.
+_EVENT_KNOB = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_EVENT_WORD = re.compile(r"[A-Za-z0-9_.+-]{0,40}")
+_MAX_INT = 2**63 - 1  # SQLite's INTEGER
 _ORIGIN = re.compile(r"[a-z][a-z_]{0,19}")  # who made a run: page, cli, sweep, import, ...
 _TOKENS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # Connections inherited through fork(): closing one in the child could checkpoint and delete
@@ -240,7 +246,27 @@ def check_name(name: Any) -> str:
         raise StoreError(f"a run name has at most {MAX_NAME} characters; got {len(name)}")
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise StoreError("a run name cannot contain control characters (newlines, tabs, ...)")
+    if not _utf8(name):  # a lone surrogate: from a bad JSON escape or undecodable argv bytes
+        raise StoreError("a run name must be valid Unicode text (it holds a lone surrogate)")
     return name
+
+
+def _recovering(method):
+    """A store method that survives the file going bad while in use (a disk fault, another
+    program writing over it): the damaged file is set aside as at opening, `problem` says so,
+    and the method runs once more on the fresh file (where an old run is then unknown)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if not (self.persistent and _is_corrupt(exc)):
+                raise
+            self._recover(exc)
+        return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def default_path() -> Path:
@@ -287,6 +313,7 @@ class RunStore:
 
     # --- writing
 
+    @_recovering
     def create(self, config, name: str | None = None, *, parent: str | None = None,
                origin: str = "page", run_id: str | None = None) -> str:
         """Save a new run with status "running"; returns its id.
@@ -313,6 +340,7 @@ class RunStore:
                 raise StoreError(f"a run with id {run_id!r} exists already") from None
         return run_id
 
+    @_recovering
     def append(self, run_id: str, records: Iterable, events: Iterable = ()) -> None:
         """Write epoch records (EpochRecords or dicts), and events, in one transaction.
 
@@ -336,6 +364,7 @@ class RunStore:
         """Write live changes (engine.Event or dicts with epoch, knob, old, new)."""
         self.append(run_id, (), events)
 
+    @_recovering
     def finish(self, run_id: str, status: str, summary: Mapping | None = None) -> None:
         """Record how the run ended (a status other than "running") and its summary."""
         check_run_id(run_id)
@@ -346,6 +375,7 @@ class RunStore:
         with self._write() as conn:
             self._touch(conn, run_id, "status = ?, summary = ?", status, text)
 
+    @_recovering
     def rename(self, run_id: str, name: str) -> None:
         """Give a run a new name (stored as given; the page escapes it when drawing)."""
         check_run_id(run_id)
@@ -353,6 +383,7 @@ class RunStore:
         with self._write() as conn:
             self._touch(conn, run_id, "name = ?", name)
 
+    @_recovering
     def delete(self, run_id: str) -> None:
         """Delete a run with its epochs and events; UnknownRun if there is none."""
         check_run_id(run_id)
@@ -362,6 +393,7 @@ class RunStore:
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
 
+    @_recovering
     def mark_interrupted(self, alive: Iterable[str] = ()) -> list[str]:
         """Mark "running" runs whose writer is gone as "interrupted"; returns their ids.
 
@@ -379,15 +411,18 @@ class RunStore:
 
     # --- reading
 
+    @_recovering
     def runs(self, limit: int = 200, status: str | None = None) -> list[RunInfo]:
         """Saved runs, newest first (at most `limit`; optionally only one status)."""
         where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        limit = max(0, min(int(limit), _MAX_INT))  # SQLite's LIMIT takes a 64-bit int
         with self._read() as conn:
             rows = conn.execute(
-                f"{_INFO_SQL} {where} ORDER BY created DESC, id LIMIT ?", (*args, int(limit))
+                f"{_INFO_SQL} {where} ORDER BY created DESC, id LIMIT ?", (*args, limit)
             ).fetchall()
         return [_info(row) for row in rows]
 
+    @_recovering
     def info(self, run_id: str) -> RunInfo | None:
         """One run's info without its history, or None."""
         check_run_id(run_id)
@@ -395,6 +430,7 @@ class RunStore:
             row = conn.execute(f"{_INFO_SQL} WHERE id = ?", (run_id,)).fetchone()
         return _info(row) if row else None
 
+    @_recovering
     def get(self, run_id: str) -> SavedRun | None:
         """A run with its history and events (one consistent read), or None if unknown."""
         check_run_id(run_id)
@@ -460,6 +496,7 @@ class RunStore:
         writer.writerows(run.history)
         return out.getvalue()
 
+    @_recovering
     def import_json(self, text: str | bytes) -> str:
         """Save a run exported by `export_json` as a new run (new id); returns the id.
 
@@ -558,6 +595,18 @@ class RunStore:
         self.problem = (f"The saved-runs file {self.path} could not be read ({_one_line(first)});"
                         f" it was moved to {aside.name} and a new, empty file was started.")
         return conn
+
+    def _recover(self, exc: BaseException) -> None:
+        """Reopen after `exc` showed the file damaged in use; set it aside if it still is."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+            self.problem = None
+            self._conn = self._open()
+            if self.problem is None:  # healthy now (another process set it aside first)
+                self.problem = (f"The saved-runs file {self.path} was found damaged while in "
+                                f"use ({_one_line(exc)}); it was opened again.")
 
     def _in_memory(self, exc: BaseException) -> sqlite3.Connection:
         self.persistent = False
@@ -820,7 +869,7 @@ def _parse_import(text: str | bytes) -> dict:
     config = data.get("config")
     if not isinstance(config, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_JSON_TEXT
-            for k, v in config.items()):
+            and _utf8(k) and _utf8(v) for k, v in config.items()):
         reject("'config' must be an object of setting names to text values")
     try:
         query = _config_query(config)
@@ -829,7 +878,8 @@ def _parse_import(text: str | bytes) -> dict:
 
     summary = data.get("summary")
     if summary is not None and not (isinstance(summary, dict) and len(summary) <= 100
-                                    and all(_scalar(v) for v in summary.values())):
+                                    and all(_scalar(k) and len(k) <= 100 and _scalar(v)
+                                            for k, v in summary.items())):
         reject("'summary' must be an object of numbers, text, true/false or null")
 
     events = data.get("events", [])
@@ -837,9 +887,11 @@ def _parse_import(text: str | bytes) -> dict:
         reject(f"'events' must be a list of at most {MAX_IMPORT_EVENTS:,} changes")
     for i, e in enumerate(events):
         if not (isinstance(e, dict) and {"epoch", "knob", "old", "new"} <= e.keys()
-                and _whole(e["epoch"]) and isinstance(e["knob"], str)
-                and len(e["knob"]) <= 100 and _scalar(e.get("old")) and _scalar(e.get("new"))):
-            reject(f"events[{i}] must be an object with epoch, knob, old and new")
+                and _whole(e["epoch"]) and 0 <= e["epoch"] <= MAX_IMPORT_EPOCHS
+                and isinstance(e["knob"], str) and _EVENT_KNOB.fullmatch(e["knob"])
+                and _event_value(e["old"]) and _event_value(e["new"])):
+            reject(f"events[{i}] must be an object with epoch, knob (a setting's name), "
+                   "old and new (numbers, true/false or short plain words)")
 
     return {"name": name, "status": status, "config": query,
             "summary": None if summary is None else _revive(summary),
@@ -866,9 +918,10 @@ def _import_history(data: dict, reject) -> list[tuple]:
     if any(len(c) != n for c in columns):
         reject("history columns have different lengths")
     epochs = columns[0]
-    if not all(_whole(e) and e >= 0 for e in epochs) or any(
+    if not all(_whole(e) and 0 <= e <= MAX_IMPORT_EPOCHS for e in epochs) or any(
             a >= b for a, b in zip(epochs, epochs[1:])):
-        reject("history 'epoch' must be whole numbers in increasing order")
+        reject(f"history 'epoch' must be whole numbers in increasing order, at most "
+               f"{MAX_IMPORT_EPOCHS:,}")
     floats = []
     for f, column in zip(FLOAT_FIELDS, columns[1:]):
         values = []
@@ -879,7 +932,10 @@ def _import_history(data: dict, reject) -> list[tuple]:
                 v = _TOKENS[v]
             elif isinstance(v, bool) or not isinstance(v, (int, float)):
                 reject(f"history {f!r}[{i}] must be a number; got {_short(v)}")
-            values.append(float(v))
+            try:
+                values.append(float(v))
+            except OverflowError:  # an int past a float's range, like 10**400
+                reject(f"history {f!r}[{i}] must be a number in a float's range")
         floats.append(values)
     return list(zip(epochs, *floats))
 
@@ -890,8 +946,25 @@ def _whole(value) -> bool:
 
 def _scalar(value) -> bool:
     if isinstance(value, str):
-        return len(value) <= MAX_JSON_TEXT
-    return value is None or isinstance(value, (bool, int, float))
+        return len(value) <= MAX_JSON_TEXT and _utf8(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -_MAX_INT <= value <= _MAX_INT
+    return value is None or isinstance(value, (bool, float))
+
+
+def _event_value(value) -> bool:
+    if isinstance(value, str):
+        return _EVENT_WORD.fullmatch(value) is not None
+    return _scalar(value)
+
+
+def _utf8(text: str) -> bool:
+    """False for text SQLite cannot store (lone surrogates, e.g. from a "\\udcff" escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _short(value) -> str:

@@ -107,27 +107,31 @@ def test_an_ab_link_opens_baseline_and_regularized_side_by_side(app):
 
 
 def test_a_lesson_link_shows_the_step_and_does_it_for_me(app):
+    """Step 1 trains up to the epoch step 2 is meant for and pauses; step 2's change lands
+    exactly there (marked on the chart) and the run goes on to step 3's epoch."""
     lesson = LESSONS["l2"]
+    first, second, third = lesson.steps[:3]
+    assert first.train and second.live and second.at_epoch and third.at_epoch
     _open(app, lesson="l2")
     text = " ".join(m.value for m in app.markdown)
     assert lesson.title in text and lesson.question in text and "Step 1 of" in text
     assert app.sidebar.selectbox(key="w_lesson").value == "l2"
-    app.button(key="lesson_do").click().run()  # step 1: start the lesson's run
+    app.button(key="lesson_do").click().run()
     handle = _handle(app)
     assert handle.config == lesson.config
-    live_step = next(s for s in lesson.steps if s.live)
-    app.session_state["lesson_step"] = lesson.steps.index(live_step)
+    assert handle.wait(60)
     app.run()
-    handle.pause()
-    assert handle.wait(30)
+    assert handle.snapshot().epoch == second.at_epoch
+    assert "Step 2 of" in " ".join(m.value for m in app.markdown)
     app.button(key="lesson_do").click().run()
-    handle.pause()
-    assert handle.wait(30)
-    for knob, value in live_step.live.items():
-        assert getattr(handle.config, knob) == value
+    assert handle.wait(60)
+    snap = handle.snapshot()
+    assert snap.epoch == third.at_epoch
+    assert [(e.epoch, e.knob, e.new) for e in snap.events] == [
+        (second.at_epoch, k, v) for k, v in second.live.items()]
+    for knob, value in second.live.items():
         assert app.session_state[f"w_{knob}"] == value  # the sidebar shows the change
-    assert any(e.knob in live_step.live for e in handle.snapshot().events)
-    assert app.session_state["lesson_step"] == lesson.steps.index(live_step) + 1
+    assert app.session_state["lesson_step"] == 2
     app.toggle(key="lesson_reveal").set_value(True).run()
     assert lesson.reveal in " ".join(s.value for s in app.success)
 

@@ -38,20 +38,28 @@ def _goto(index: int) -> None:
 
 def _do_step(step: Step, lesson: Lesson, new_run: Callable[[Config], object],
              handle: Callable[[], object]) -> None:
-    """What the step says, done for the student; then on to the next step."""
+    """What the step says, done for the student; then on to the next step.
+
+    When the next step is meant for a later epoch, the run trains exactly up to it and
+    pauses there, so the class reads the step before acting.
+    """
     run = handle()
     if step.train or step.restart or run is None:
         config = lesson.config_for(step)
         controls.load_into_widgets(config)
         run = new_run(config)
-        run.start()
     if step.live:
-        if run.status not in (RUNNING, QUEUED):
-            run.start()
         run.set_live(**step.live)  # recorded as an event: the chart marks it
         for name, value in step.live.items():
             controls.set_widget(name, value)
     index = lesson.steps.index(step)
+    following = lesson.steps[index + 1] if index + 1 < len(lesson.steps) else None
+    epoch = run.snapshot(touch=False).epoch
+    if following is not None and following.at_epoch and following.at_epoch > epoch:
+        run.pause()
+        run.step(following.at_epoch - epoch)
+    elif run.status not in (RUNNING, QUEUED):
+        run.start()
     st.session_state[STEP_KEY] = min(index + 1, len(lesson.steps) - 1)
 
 

@@ -85,6 +85,12 @@ def _handle(slot: str = "run_id"):
     return get_runner().get(run_id) if run_id is not None else None
 
 
+def _busy() -> bool:
+    """A run of this session trains (or is queued, or has Step epochs left to train)."""
+    return any(h.status in (RUNNING, QUEUED) or (h.stepping and h.status != STOPPED)
+               for h in _handles())
+
+
 def _handles() -> list:
     """A, and B when the run was forked: buttons act on both."""
     return [h for h in (_handle(), _handle("run_b")) if h is not None]
@@ -209,6 +215,7 @@ def poll_seconds() -> float:
 PROJECTOR_CSS = """<style>
 html { font-size: 21px; }
 [data-testid="stMetricValue"] { font-size: 2.1rem; }
+section[data-testid="stSidebar"] { min-width: 25rem; }
 </style>"""
 
 
@@ -303,7 +310,7 @@ def main() -> None:
         st.warning(f"Ignored from the link: {message}", icon=":material/link:")
 
     # run_every is fixed when the fragment is made: poll only while a run trains.
-    running = any(h.status in (RUNNING, QUEUED) for h in _handles())
+    running = _busy()
     st.session_state["polling"] = running
     interval = poll_seconds() if running else None
     st.session_state["poll"] = (interval, time.monotonic())
@@ -341,6 +348,5 @@ def _live() -> None:
     panels.live_panels(_handle(), st.session_state.get("task", "classification"),
                        _handle("run_b"), st.session_state.get("fork"),
                        projector=bool(st.session_state.get("w_projector")))
-    if st.session_state.get("polling") and not any(
-            h.status in (RUNNING, QUEUED) for h in _handles()):
+    if st.session_state.get("polling") and not _busy():
         st.rerun(scope="app")
