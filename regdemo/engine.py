@@ -138,9 +138,10 @@ class Trainer:
         self._grid_cache: dict[int, tuple] = {}
         # Plain MLPs train through the compiled fused epoch (same results within float
         # rounding, far less overhead); what it does not cover takes the eager path, epoch
-        # by epoch. By default a run takes it when the kernels were ready at its start, so
-        # one run never switches paths because a compile finished midway.
-        self.use_fused = (fused.enabled() and fused.ready()) if use_fused is None else use_fused
+        # by epoch. The choice depends on the config alone, never on timing, so a config
+        # gives the same numbers in every process (the first fused epoch in a process
+        # loads the kernels: 0.4 s from numba's disk cache, ~20 s to compile the first time).
+        self.use_fused = fused.enabled() if use_fused is None else use_fused
         self._fused: fused.FusedMLP | None = None
         self._fused_for: tuple[Config, bool] | None = None  # (config, supported) last checked
 

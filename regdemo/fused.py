@@ -35,6 +35,7 @@ ZERO_TOL = 1e-8  # same as regularizers.ZERO_TOL: below this a weight counts as 
 
 
 _blas_limit: tuple[int, bool] | None = None  # (threads, kernels loaded) last applied
+_kernels_loaded = False  # set after the first fused epoch of this process
 
 
 def limit_blas_threads(threads: int) -> None:
@@ -45,7 +46,7 @@ def limit_blas_threads(threads: int) -> None:
     kernels, so it is applied again once they are ready (a worker sets it before that).
     """
     global _blas_limit
-    key = (threads, ready())
+    key = (threads, _kernels_loaded)
     if key != _blas_limit:
         from threadpoolctl import threadpool_limits
 
@@ -561,7 +562,7 @@ class FusedMLP:
         group = t.optimizer_.param_groups[0]
         b1, b2 = group.get("betas", (0.9, 0.999))
         p = c.dropout
-        return float(train_epoch(
+        loss = float(train_epoch(
             self.P, self.G, self.M, self.V, self.steps, self.offs, self.dims, self.act,
             self.x, self.yc, self.yr, t.classification, perm, batch, masks, mask_offs,
             1.0 / (1.0 - p) if p > 0 else 0.0, noise, 0.5 * c.augment_strength,
@@ -569,6 +570,11 @@ class FusedMLP:
             c.l1, c.l2, 0.9, float(b1), float(b2), float(group.get("eps", 1e-8)),
             c.label_smoothing if t.classification else 0.0,
         ))
+        global _kernels_loaded
+        if not _kernels_loaded:  # the kernel just loaded scipy's BLAS: cap it now
+            _kernels_loaded = True
+            limit_blas_threads(torch.get_num_threads())
+        return loss
 
     def measure(self) -> tuple[float, float, float, float, float, float, float]:
         """Eval-mode losses and scores with the weight statistics, as Trainer._measure needs."""

@@ -146,9 +146,9 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
     Trainer(Config(n_train=8, n_val=8, hidden=(4,))).step()
     from regdemo import fused
 
-    # The fused epoch loads from numba's disk cache in ~0.4 s (compiles ~20 s the first
-    # time): runs started before it is ready train eagerly.
-    fused.warm_in_background()
+    # The fused epoch loads from numba's disk cache in ~0.4 s (it compiles, ~20 s, on the
+    # very first start after an install): before anyone presses Train, as for the rest.
+    fused.warm()
     updates.put(("ready", index, None))
     runs: dict[int, _Run] = {}
     last_flush = last_check = 0.0

@@ -133,10 +133,23 @@ def test_what_the_kernel_lacks_trains_eagerly(change):
     assert t._fused is None and len(t.history) == 2
 
 
-def test_runs_take_the_fused_path_only_when_it_was_ready_at_their_start(monkeypatch):
-    assert fused.ready()  # conftest warmed it
-    assert Trainer(Config(**BASE)).use_fused
-    monkeypatch.setattr(fused, "_ready", type(fused._ready)())  # a fresh, unset Event
-    assert not Trainer(Config(**BASE)).use_fused
+def test_the_path_depends_on_the_config_alone(monkeypatch):
+    """Not on timing: a run is fused (where the kernel covers it) whether or not the
+    kernels were loaded yet, so every process gives the same numbers for a config."""
+    monkeypatch.setattr(fused, "_ready", type(fused._ready)())  # as if not warmed yet
+    t = Trainer(Config(**BASE))
+    assert t.use_fused
+    t.fit(1)
+    assert t._fused is not None
     monkeypatch.setenv("REGDEMO_FUSED", "0")
-    assert not fused.enabled()
+    assert not fused.enabled() and not Trainer(Config(**BASE)).use_fused
+
+
+def test_the_kernels_blas_runs_on_the_runs_one_thread():
+    """numba's products call scipy's OpenBLAS: capped like torch (two spinning threads per
+    run made a worker 20x slower on a shared machine)."""
+    from threadpoolctl import threadpool_info
+
+    Trainer(Config(**BASE), threads=1).fit(1)
+    blas = [i for i in threadpool_info() if i["internal_api"] == "openblas"]
+    assert blas and all(i["num_threads"] == 1 for i in blas)
