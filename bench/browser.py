@@ -48,6 +48,11 @@ class LossChart:
     def points(self) -> int:
         return self.read()["points"]
 
+    def newest(self) -> float:
+        """The newest epoch drawn (point counts stop at the 600 drawn per curve)."""
+        traces = self.read().get("traces") or []
+        return max((x for _, x in traces), default=0)
+
     def markers(self) -> int:
         return sum(t.startswith("dropout") for t in self.read()["annotations"])
 
@@ -97,10 +102,11 @@ def one_try(browser, url: str, shot: Path | None) -> dict:
     chart.points()  # find the (empty) chart's frame before the clock starts
     page.get_by_role("button", name="Train", exact=True).click()
     _, first = poll(chart.points, lambda n: n > 0)
-    # Refresh interval: time between successive changes of the chart's point count.
-    changes, last, t_last = [], chart.points(), time.perf_counter()
-    while len(changes) < 8:
-        n = chart.points()
+    # Refresh interval: time between successive changes of the chart's newest epoch.
+    changes, last, t_last = [], chart.newest(), time.perf_counter()
+    deadline = t_last + 60
+    while len(changes) < 8 and time.perf_counter() < deadline:
+        n = chart.newest()
         if n != last:
             now = time.perf_counter()
             changes.append(now - t_last)
@@ -116,7 +122,8 @@ def one_try(browser, url: str, shot: Path | None) -> dict:
         page.screenshot(path=str(shot))
     page.get_by_role("button", name="Reset", exact=True).click()
     context.close()
-    return {"first": first, "refresh": statistics.median(changes[1:]), "marker": marker}
+    refresh = statistics.median(changes[1:]) if len(changes) > 1 else float("inf")
+    return {"first": first, "refresh": refresh, "marker": marker}
 
 
 def main(argv=None) -> int:

@@ -214,7 +214,7 @@ def poll_seconds() -> float:
 
 PROJECTOR_CSS = """<style>
 html { font-size: 21px; }
-[data-testid="stMetricValue"] { font-size: 2.1rem; }
+[data-testid="stMetricValue"] { font-size: 1.7rem; }
 section[data-testid="stSidebar"] { min-width: 25rem; }
 </style>"""
 
