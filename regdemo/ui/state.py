@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import streamlit as st
 
+from regdemo.datasets import preload
 from regdemo.runner import ProcessRunner, ThreadRunner
 from regdemo.store import RunStore
 from regdemo.sweep_jobs import SweepQueue
@@ -35,6 +37,9 @@ def get_runner() -> ProcessRunner | ThreadRunner:
         grace=float(os.environ.get("REGDEMO_GRACE_SECONDS", "45")),
         store=get_store(),
     )
+    # The server draws each run's data (scikit-learn, 1.3 s to import): import it while
+    # the first visitor reads the page, not when they press Train.
+    threading.Thread(target=preload, name="regdemo-preload", daemon=True).start()
     if os.environ.get("REGDEMO_BACKEND", "process") == "thread":
         return ThreadRunner(**limits)
     workers = int(os.environ.get("REGDEMO_WORKERS", "0")) or None
