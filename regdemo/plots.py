@@ -327,3 +327,13 @@ def for_projector(fig: go.Figure) -> go.Figure:
     fig.update_shapes(line_width=3, selector=dict(type="line"))
     fig.update_annotations(font_size=PROJECTOR_FONT - 2)
     return fig
+
+
+def placeholder_figure(title: str, note: str, height: int = 360) -> go.Figure:
+    """An empty chart with a note: holds a chart's place (and loads Plotly) before a run."""
+    return go.Figure(layout=dict(
+        _LAYOUT, height=height, title=dict(text=title, x=0, y=0.97, font=dict(size=15)),
+        xaxis=dict(visible=False), yaxis=dict(visible=False),
+        annotations=[dict(text=note, x=0.5, y=0.5, xref="paper", yref="paper",
+                          showarrow=False, font=dict(size=14, color="#808495"))],
+    ))

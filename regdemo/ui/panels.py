@@ -130,7 +130,20 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
         live_chart(loss, "loss_chart",
                    f"{revision}-{snap_b.run_id if snap_b else ''}-{metric}-{log_y}-{window}")
     if snap is None:
-        right.caption("The data, and what the model makes of it, appear here once it trains.")
+        # Every chart is mounted before Train, so its frame loads Plotly (3.5 MB of script)
+        # while the page is read; mounted at Train they held the first point back seconds.
+        with right:
+            live_chart(plots.placeholder_figure(
+                "Data", "The data, and what the model makes of it, appear here once it "
+                "trains."), "data_chart", revision)
+        if not projector:
+            left, right = st.columns(2)
+            with left:
+                live_chart(plots.placeholder_figure("Weights", "Weight histograms per "
+                                                    "layer"), "weights_chart", revision)
+            with right:
+                live_chart(plots.placeholder_figure("Weight norm and sparsity", "Over "
+                                                    "epochs"), "norm_chart", revision)
         return
     heavy = _throttled_heavy(snap, "heavy", "A" if snap_b is not None else None, projector)
     with right:
