@@ -197,11 +197,14 @@ class Trainer:
         # Flush denormals to zero in the training thread (0.1 us a call): Adam's moments of
         # dead units decay into denormals, which made epochs up to 40x slower on this CPU.
         torch.set_flush_denormal(True)
-        kernel = self._fused_kernel()
-        if kernel is not None:
-            record = self._measure(kernel.epoch(), t0, kernel.measure())
-        else:
-            record = self._measure(self._eager_epoch(), t0)
+        try:
+            kernel = self._fused_kernel()
+            if kernel is not None:
+                record = self._measure(kernel.epoch(), t0, kernel.measure())
+            else:
+                record = self._measure(self._eager_epoch(), t0)
+        finally:
+            torch.set_flush_denormal(False)  # the caller's thread as it was (the default)
         if record is None:
             return None
         self.epoch = record.epoch

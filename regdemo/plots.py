@@ -229,7 +229,8 @@ def images_figure(images: np.ndarray, labels: Sequence, title: str,
 def weights_figure(weights: dict[str, np.ndarray], uirevision: str = "weights") -> go.Figure:
     """Histogram of every layer's weights, overlaid; a spike at 0 is L1 at work."""
     fig = _figure("Weight histogram per layer", uirevision)
-    values = [w.reshape(-1) for w in weights.values()]
+    # A diverged run's weights can be NaN or infinite: count only the finite ones.
+    values = [v[np.isfinite(v)] for v in (w.reshape(-1) for w in weights.values())]
     top = max((float(np.abs(v).max()) for v in values if v.size), default=1.0) or 1.0
     edges = np.linspace(-top, top, 61)  # shared bins; counted here, not in the browser
     centers = (edges[:-1] + edges[1:]) / 2

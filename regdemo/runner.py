@@ -741,6 +741,7 @@ class ProcessRunner(_Runner):
     def __init__(self, workers: int | None = None, **kwargs):
         super().__init__(**kwargs)
         ctx = multiprocessing.get_context("spawn")
+        self._ctx = ctx
         self._updates = ctx.Queue()
         self._queue: list[ProcessRunHandle] = []  # started while the server was full
         with _hidden_main():
@@ -767,6 +768,7 @@ class ProcessRunner(_Runner):
         split = make_split(config.dataset, config.n_train, config.n_val, config.noise,
                            config.label_noise, seed=config.seed)
         with self._lock:
+            self._replace_dead_workers()
             worker = min(self._workers, key=lambda w: w.n_runs)
             worker.n_runs += 1
         handle = self._register(ProcessRunHandle(self, next(self._ids), worker, config, split))
@@ -827,6 +829,14 @@ class ProcessRunner(_Runner):
                 handle = self.get(run_id)
                 if handle is not None and handle._apply(update):
                     self._release(handle)
+
+    def _replace_dead_workers(self) -> None:
+        """A worker killed from outside (the OOM killer, a native crash) gets a successor
+        before new runs are placed; its own runs already say the worker stopped."""
+        for i, worker in enumerate(self._workers):
+            if not worker.process.is_alive():
+                with _hidden_main():
+                    self._workers[i] = _Worker(self._ctx, i, self._updates)
 
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers]

@@ -63,7 +63,8 @@ def saved_runs_tab(store: RunStore) -> None:
     by_id = {r.id: r for r in runs}
     if not st.session_state.get("compare_picked"):  # until the user picks: the newest two
         st.session_state["w_compare"] = [r.id for r in runs[:2]]
-    st.session_state["w_compare"] = [i for i in st.session_state["w_compare"] if i in by_id]
+    st.session_state["w_compare"] = [
+        i for i in st.session_state.get("w_compare", []) if i in by_id]
     chosen_ids = st.multiselect(
         "Runs to compare", list(by_id), key="w_compare", max_selections=MAX_COMPARED,
         on_change=lambda: st.session_state.update(compare_picked=True),

@@ -172,7 +172,7 @@ def current_values() -> dict[str, str]:
         if control.key in st.session_state:
             value = st.session_state[control.key]
             if isinstance(value, float):  # JS slider steps leave dust: 0.45000000000000007
-                value = round(value, 10)
+                value = float(f"{value:.10g}")  # 10 significant digits: 1e-11 stays 1e-11
             values[control.name] = value if isinstance(value, str) else \
                 encode(control.name, value)
     return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import streamlit as st
@@ -83,6 +84,12 @@ def _handle(slot: str = "run_id"):
     """The session's run (A), or with slot="run_b" its fork (B); None if there is none."""
     run_id = st.session_state.get(slot)
     return get_runner().get(run_id) if run_id is not None else None
+
+
+def _plain(text: str, limit: int = 300) -> str:
+    """User text for a markdown element: shortened, with markdown's specials escaped."""
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return re.sub(r"([\\`*_\[\]()#!|<>~$])", r"\\\1", text)
 
 
 def _busy() -> bool:
@@ -230,6 +237,10 @@ def main() -> None:
     get_runner()  # the first page view starts the workers, so they are warm before Train
     if "initialized" not in st.session_state:
         _init_from_url()
+    # After a reconnect Streamlit hands the session a new, empty SessionRuns: this
+    # session's runs must be in it, or closing the tab later would not stop them.
+    session_runs().run_ids.update(
+        i for i in (st.session_state.get("run_id"), st.session_state.get("run_b")) if i)
     room: classroom.Classroom = st.session_state.get("classroom", classroom.Classroom())
     hide, lock = room.hide, room.lock
     projector = bool(st.session_state.get("w_projector"))
@@ -307,7 +318,8 @@ def main() -> None:
     st.query_params.from_dict({"preset": st.session_state["preset"], **config.to_query(),
                                **now.to_query()})
     for message in st.session_state.get("link_warnings", []):
-        st.warning(f"Ignored from the link: {message}", icon=":material/link:")
+        # The link's own text, shown as text: no markdown links or images from a URL.
+        st.warning(f"Ignored from the link: {_plain(message)}", icon=":material/link:")
 
     # run_every is fixed when the fragment is made: poll only while a run trains.
     running = _busy()

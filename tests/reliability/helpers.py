@@ -105,14 +105,7 @@ def kill_quietly(pid: int, sig: int = 9) -> None:
 
 # Bugs found by this suite in files its authors may not change (see the report): a
 # page exception matching one of these is counted and turned into an xfail, not a failure.
-KNOWN_PAGE_BUGS = {
-    "a run whose weights turned NaN crashes the weights histogram (plots.weights_figure)":
-        "received for the 'width' property of bar",
-    "the runs picker loses its state when the run list empties in the rerun it was changed "
-    "in, and the next saved run raises KeyError (regdemo/ui/compare.py reads "
-    "st.session_state['w_compare'] without a default)":
-        'st.session_state has no key "w_compare"',
-}
+KNOWN_PAGE_BUGS: dict[str, str] = {}  # both found so far are fixed (plots, compare)
 
 
 def known_bug(exceptions) -> str | None:

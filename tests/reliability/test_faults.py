@@ -108,10 +108,6 @@ def test_a_run_that_raises_on_the_page_shows_the_error_and_train_works_again(mak
     assert not at.exception and again.snapshot().epoch == 50 and not messages(at.error)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in regdemo/workers.py (not ours to change): worker_main calls run.update() -> "
-    "Trainer.views() outside any try, so a run whose views raise kills its whole worker and "
-    "every other run on it ('the training worker stopped unexpectedly')"))
 def test_a_run_whose_views_fail_does_not_take_its_worker_down(fragile_pool):
     """One run's failure outside step() (its views) must stay that run's failure."""
     pool = fragile_pool
@@ -130,10 +126,6 @@ def test_a_run_whose_views_fail_does_not_take_its_worker_down(fragile_pool):
     assert sharing.snapshot().error is None and shared.snapshot().error is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in regdemo/runner.py (not ours to change): a worker that died (OOM killer, a crash "
-    "in native code) is never replaced, and ProcessRunner.create keeps placing new runs on "
-    "it (the least n_runs, no liveness check): those sessions' runs never train"))
 def test_runs_created_after_a_worker_died_still_train(fragile_pool):
     pool = fragile_pool
     kill_quietly(pool.worker_pids()[1])  # if the previous test left it alive
@@ -233,12 +225,6 @@ def test_a_closed_tab_stops_its_run_after_the_grace_period(make_page):
     assert until(lambda: get_store().info(handle.saved_id).status == "stopped", 10)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in regdemo/ui (not ours to change): a network blip disconnects the session, "
-    "Streamlit clears its session caches (the hook orphans the run), the page reconnects "
-    "to the same session and keeps its run, but session_runs() is now a new, empty "
-    "SessionRuns: when the tab is later closed nothing is orphaned and the run trains on "
-    "until REGDEMO_MAX_RUN_SECONDS (30 min), holding a slot"))
 def test_a_tab_closed_after_a_reconnect_still_stops_its_run(make_page):
     from regdemo.ui.state import get_runner
 

@@ -281,11 +281,6 @@ def test_run_names_are_shown_as_text_on_the_page(make_page, tmp_path):
     assert len(get_store().runs()) == len(HOSTILE_NAMES)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in regdemo/ui/page.py (not ours to change): link warnings are st.warning markdown "
-    "built from the link's raw text, so ?dropout=[Log in](https://evil.example) shows a "
-    "working link, ?preset=![x](https://evil.example/p.png) loads a remote image, and an "
-    "unknown preset is quoted whole (a 100 KB link gives a 100 KB warning)"))
 def test_a_crafted_link_cannot_put_links_or_images_in_the_pages_warnings(make_page):
     at = make_page()
     at.query_params["dropout"] = "[Log in](https://evil.example)"
@@ -300,10 +295,6 @@ def test_a_crafted_link_cannot_put_links_or_images_in_the_pages_warnings(make_pa
         assert len(body) < 400
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in regdemo/ui/controls.py (not ours to change): current_values() rounds floats to "
-    "10 decimals, so a link's lr=1e-11 (valid: lr is in (0, 10]) becomes 0.0, is refused "
-    "beside the control and the preset's lr is used; l2=3e-11 silently becomes 0"))
 def test_a_links_tiny_values_survive_the_controls(make_page):
     at = make_page()
     at.query_params["lr"] = "1e-11"
@@ -395,7 +386,8 @@ def test_a_link_cannot_name_a_run_or_a_file(make_page):
         at.query_params[key] = "../../etc/passwd"
     at.run()
     assert not at.exception
-    assert [w for w in messages(at.warning) if "passwd" in w] == [
+    shown = [re.sub(r"\\(.)", r"\1", w) for w in messages(at.warning)]  # as rendered
+    assert [w for w in shown if "passwd" in w] == [
         "Ignored from the link: unknown preset '../../etc/passwd'; showing 'overfit'"]
     page_text = " ".join(str(e.proto) for e in _elements(at._tree) if hasattr(e, "proto"))
     assert "root:x:0:0" not in page_text
