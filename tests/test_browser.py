@@ -219,6 +219,28 @@ def test_shared_url_restores_the_controls(server, page):
     fresh.close()
 
 
+def test_a_classroom_link_hides_locks_and_opens_the_lesson_on_the_projector(server, page):
+    """A teacher's link: the lesson's step beside the charts, hidden controls absent, a
+    locked one disabled, projector type; Do it for me trains to the next step's epoch."""
+    _open(page, f"{server}/?lesson=dropout&projector=1&hide=l1,l2,tabs,fork&lock=dataset")
+    page.get_by_text("Step 1 of").wait_for(timeout=30000)
+    page.get_by_role("slider", name="Dropout ⚡").wait_for(timeout=30000)
+    for hidden in ("L1 penalty ⚡", "L2 penalty ⚡"):
+        assert page.get_by_role("slider", name=hidden).count() == 0
+    assert page.get_by_role("button", name="Fork A/B").count() == 0
+    assert page.get_by_role("tab", name="Saved runs").count() == 0
+    dataset = page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset")
+    assert dataset.locator("input").is_disabled()
+    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "21px"
+    page.get_by_role("button", name="Do it for me").click()
+    from regdemo.lessons import LESSONS
+    target = LESSONS["dropout"].steps[1].at_epoch
+    _wait_for(page, _NEWEST, lambda n: n == target)
+    page.get_by_text("Step 2 of").wait_for(timeout=30000)
+    time.sleep(1.5)
+    assert _NEWEST(page) == target  # paused where step 2 begins
+
+
 def test_bad_link_shows_a_warning_not_a_traceback(server, page):
     """A malformed link names what it ignored and the page still trains."""
     _open(page, f"{server}/?dropout=banana&n_train=-5&epochs=30")

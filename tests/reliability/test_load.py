@@ -31,7 +31,7 @@ pytestmark = pytest.mark.load
 SESSIONS = 30
 PAGES = 4
 MAX_RUNS = 8
-HOLD = float(os.environ.get("REGDEMO_LOAD_SECONDS", "60"))  # seconds all 30 are on
+HOLD = float(os.environ.get("REGDEMO_LOAD_SECONDS", "30"))  # seconds all 30 are on
 GRACE = 2.0
 # Memory bounds (RSS). The page process: growth while 30 sessions train, and what it may
 # keep once they have left; the workers: the same (their live runs are small nets).
