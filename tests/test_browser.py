@@ -282,12 +282,12 @@ def _training_cpu(server_pid: int, seconds: float = 1.5) -> float:
 
 @pytest.mark.slow
 def test_closed_tabs_stop_their_runs_after_the_grace_period(server, browser):
-    """8 tabs start runs and close mid-run: work goes on through the grace, then stops.
+    """4 tabs start runs and close mid-run: work goes on through the grace, then stops.
 
-    (More tabs at once are the reliability suite's load test; 8 here keep CI short.)
+    (Many sessions at once are the reliability suite's load test; 4 here keep CI short.)
     """
     url, pid = server, SERVER_PIDS[server]
-    for _ in range(8):
+    for _ in range(4):
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         page = context.new_page()
         _open(page, f"{url}/?preset=overfit&epochs=100000&hidden=16-16")
