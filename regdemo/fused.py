@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - exercised only on a broken install
 ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2, "leaky_relu": 3, "elu": 4, "gelu": 5}
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 3}
 AUGMENTS = ("none", "jitter")
+ACTIVATION_CLASSES = ("ReLU", "Tanh", "Sigmoid", "LeakyReLU", "ELU", "GELU")
 ZERO_TOL = 1e-8  # same as regularizers.ZERO_TOL: below this a weight counts as zero
 
 
@@ -85,7 +86,7 @@ def warm() -> bool:
 
 
 def warm_in_background() -> threading.Thread | None:
-    """Start `warm()` on a daemon thread; runs created before it finishes train eagerly."""
+    """Start `warm()` on a daemon thread, so the first run does not wait for the kernels."""
     if not enabled() or ready():
         return None
     thread = threading.Thread(target=warm, name="regdemo-fused-warm", daemon=True)
@@ -107,9 +108,6 @@ def unsupported(config, model: nn.Module) -> str | None:
         "Sequential", "Linear", "SeededDropout", *(ACTIVATION_CLASSES)
     }
     return f"layers {sorted(kinds)}" if kinds else None
-
-
-ACTIVATION_CLASSES = ("ReLU", "Tanh", "Sigmoid", "LeakyReLU", "ELU", "GELU")
 
 
 # ---------------------------------------------------------------------------- the kernel
