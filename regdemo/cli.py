@@ -83,10 +83,8 @@ def _train(args) -> int:
     config = config_from_args(args.preset, args.set)
     if args.out and args.out.suffix not in (".csv", ".json"):
         raise UsageError(f"--out must end in .csv or .json; got {args.out.name!r}")
-    from regdemo import fused  # torch loads only once the arguments are good
-    from regdemo.engine import Trainer
+    from regdemo.engine import Trainer  # torch loads only once the arguments are good
 
-    fused.warm()  # 0.4 s from numba's cache; the first time ever it compiles (~20 s)
     trainer = Trainer(config)
     last_print = 0.0
     while (record := trainer.step()) is not None:

@@ -170,10 +170,9 @@ def run_unit(configs: list[Config]) -> list[dict[str, Any]]:
     """Train one unit in this process with one torch thread (what every backend calls)."""
     import torch
 
-    from regdemo import batched, fused
+    from regdemo import batched
 
-    torch.set_num_threads(1)
-    fused.warm()  # the workers share the cores: one thread each
+    torch.set_num_threads(1)  # the workers share the cores: one thread each
     return batched.train_many(configs)
 
 
