@@ -1,5 +1,16 @@
-"""regdemo's page: `streamlit run app.py`. Everything lives in regdemo/ui/."""
+"""regdemo's page: `streamlit run app.py`. Everything lives in regdemo/ui/.
 
-from regdemo.ui.page import main
+Streamlit runs this file as the page's script (`__main__`); `streamlit run` also finds the
+`st.App` below and serves it, which adds the live board's feed beside the page.
+"""
 
-main()
+import streamlit as st
+
+if __name__ == "__main__":
+    from regdemo.ui.page import main
+
+    main()
+else:
+    from regdemo.ui.routes import routes
+
+    app = st.App(__file__, routes=routes())

@@ -11,6 +11,7 @@ The page only reads `snapshot()`; no training code ever touches the UI.
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import itertools
 import multiprocessing
@@ -57,6 +58,8 @@ class Snapshot:
     mistakes: tuple | None = None  # misclassified validation images (x, true, predicted)
     error: str | None = None  # an unexpected failure inside the run, in plain words
     split: Split | None = None  # the run's data (read-only, shared, not copied)
+    views_version: int = 0  # grows each time the views above are refreshed
+    busy: bool = False  # training, queued, or Step epochs still to train
 
 
 def _view_fields(views: dict) -> dict:
@@ -70,12 +73,22 @@ def _view_fields(views: dict) -> dict:
     }
 
 
+def _epoch_of(record: EpochRecord) -> int:
+    return record.epoch
+
+
 class _History:
     """Records with a cap: when full, every other old point is dropped (even thinning)."""
 
     def __init__(self, limit: int = MAX_POINTS):
         self.limit = limit
         self.items: list[EpochRecord] = []
+
+    def since(self, epoch: int | None) -> list[EpochRecord]:
+        """The records after `epoch` (all of them for None): a tail copy, not a full one."""
+        if epoch is None:
+            return list(self.items)
+        return self.items[bisect.bisect_right(self.items, epoch, key=_epoch_of):]
 
     def add(self, record: EpochRecord) -> None:
         self.items.append(record)
@@ -109,6 +122,7 @@ class ThreadRunHandle:
         self._speed: float | None = None  # epochs per second; None = as fast as possible
         self._rate = 0.0
         self._views: dict = {}
+        self._views_version = 0
         self._view_time = 0.0
         self.last_seen = time.monotonic()
         self.orphaned_at: float | None = None  # when its page went away (grace period)
@@ -209,10 +223,11 @@ class ThreadRunHandle:
         return False
 
     # ----------------------------------------------------------------- reading
-    def snapshot(self, touch: bool = True) -> Snapshot:
+    def snapshot(self, touch: bool = True, since: int | None = None) -> Snapshot:
         """A consistent copy of everything the page draws, taken under the lock.
 
         A page's read `touch`es the run: the reaper then knows its page is still there.
+        `since`: only the history after that epoch (a live board's tick needs no more).
         """
         if touch:
             self.last_seen = time.monotonic()
@@ -224,7 +239,7 @@ class ThreadRunHandle:
                 config=t.config,
                 status=status,
                 epoch=t.epoch,
-                history=list(self._history.items),
+                history=self._history.since(since),
                 events=list(t.events),
                 stop_reason=t.stop_reason,
                 diverged=t.diverged,
@@ -232,6 +247,9 @@ class ThreadRunHandle:
                 epochs_per_second=self._rate,
                 error=self._error,
                 split=t.split,
+                views_version=self._views_version,
+                busy=status in (RUNNING, QUEUED) or status != STOPPED and (
+                    self._busy or bool(self._pending_steps)),
                 **_view_fields(self._views),
             )
 
@@ -307,6 +325,7 @@ class ThreadRunHandle:
             return
         with self._lock:
             self._views = self.trainer.views()
+            self._views_version += 1
         self._view_time = now
 
 
@@ -574,6 +593,7 @@ class ProcessRunHandle:
         self._pending = 0
         self._error: str | None = None
         self._views: dict = {}
+        self._views_version = 0
         self._sent = self._acked = 0
         self.last_seen = time.monotonic()
         self.orphaned_at: float | None = None
@@ -687,6 +707,7 @@ class ProcessRunHandle:
                 self._events = update["events"]
             if "views" in update:
                 self._views = update["views"]
+                self._views_version += 1
             self._acked = max(self._acked, update["seq"])
             self._epoch = update["epoch"]
             self._stop_reason, self._diverged = update["stop_reason"], update["diverged"]
@@ -708,8 +729,9 @@ class ProcessRunHandle:
             records, self._unsaved = self._unsaved, []
             return records, list(self._events)
 
-    def snapshot(self, touch: bool = True) -> Snapshot:
-        """A consistent copy of the mirror, taken under the lock (`touch`: a page's read)."""
+    def snapshot(self, touch: bool = True, since: int | None = None) -> Snapshot:
+        """A consistent copy of the mirror, taken under the lock (`touch`: a page's read;
+        `since`: only the history after that epoch)."""
         if touch:
             self.last_seen = time.monotonic()
         if not self.worker.process.is_alive() and not self._closed:
@@ -723,7 +745,7 @@ class ProcessRunHandle:
                 config=self._config,
                 status=self._status,
                 epoch=self._epoch,
-                history=list(self._history.items),
+                history=self._history.since(since),
                 events=list(self._events),
                 stop_reason=self._stop_reason,
                 diverged=self._diverged,
@@ -731,6 +753,9 @@ class ProcessRunHandle:
                 epochs_per_second=self._rate,
                 error=self._error,
                 split=self.split,
+                views_version=self._views_version,
+                busy=self._status in (RUNNING, QUEUED) or self._status != STOPPED and (
+                    self._pending > 0 or self._acked < self._sent),
                 **_view_fields(self._views),
             )
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from regdemo import plots
 from regdemo.store import MAX_IMPORT_BYTES, RunInfo, RunStore, StoreError
-from regdemo.ui.live_chart import live_chart
+from regdemo.ui.board import static_chart
 
 MAX_COMPARED = 7  # one color each (plots.RUN_COLORS)
 _SUMMARY_COLUMNS = {  # summary key -> column title
@@ -96,7 +96,8 @@ def _overlay(store: RunStore, chosen: list[RunInfo]) -> None:
         title=f"Saved runs: {'loss' if metric != 'score' else 'score'}, "
               "training (dashed) vs validation (solid)")
     fig.update_layout(height=420)
-    live_chart(fig, "compare_chart", f"{[s.id for s in saved]}-{metric}-{log_y}")
+    fig.update_layout(uirevision=f"{[s.id for s in saved]}-{metric}-{log_y}")
+    static_chart(fig, "compare_chart")
     left, right = st.columns([3, 2])
     left.markdown("**Final figures**")
     left.dataframe(runs_table(chosen).drop(columns=["created", "id"]), hide_index=True)

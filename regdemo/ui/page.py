@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import streamlit as st
 
@@ -15,10 +14,6 @@ from regdemo.runner import QUEUED, RUNNING, STOPPED
 from regdemo.ui import compare, controls, explain, lesson_panel, panels, share, sweeps
 from regdemo.ui.state import get_runner, get_store, session_runs
 
-POLL_SECONDS = 0.3  # live panels redraw ~3 times a second while a run trains...
-FULL_RATE_RUNS = 4  # ...while at most this many runs train on the server; then slower,
-MAX_POLL_SECONDS = 2.0  # up to this: every redraw costs the server ~20 ms of CPU, and a
-# classroom's redraws would otherwise starve the training workers of both cores.
 SPEEDS = ("max", 500, 200, 100, 50, 20, 10, 5)
 
 
@@ -90,12 +85,6 @@ def _plain(text: str, limit: int = 300) -> str:
     """User text for a markdown element: shortened, with markdown's specials escaped."""
     text = text if len(text) <= limit else text[:limit] + "…"
     return re.sub(r"([\\`*_\[\]()#!|<>~$])", r"\\\1", text)
-
-
-def _busy() -> bool:
-    """A run of this session trains (or is queued, or has Step epochs left to train)."""
-    return any(h.status in (RUNNING, QUEUED) or (h.stepping and h.status != STOPPED)
-               for h in _handles())
 
 
 def _handles() -> list:
@@ -213,12 +202,6 @@ def _apply_live(handle, config: Config) -> str | None:
     return None
 
 
-def poll_seconds() -> float:
-    """How often the live panels redraw: slower as more runs train on this server."""
-    running = sum(1 for h in get_runner().runs() if h.status == RUNNING)
-    return min(MAX_POLL_SECONDS, POLL_SECONDS * max(1.0, running / FULL_RATE_RUNS))
-
-
 PROJECTOR_CSS = """<style>
 html { font-size: 21px; }
 [data-testid="stMetricValue"] { font-size: 1.7rem; }
@@ -228,7 +211,7 @@ section[data-testid="stSidebar"] { min-width: 25rem; }
 
 def main() -> None:
     """Draw the whole page."""
-    st.set_page_config(page_title="Regularization Lab", page_icon=":material/show_chart:",
+    st.set_page_config(page_title="Regularization Lab", page_icon="📉",
                        layout="wide")
     # Streamlit fades an element while a rerun has not redrawn it yet; at three live ticks a
     # second that fade is a flicker on a projector. The charts update in place anyway.
@@ -321,44 +304,23 @@ def main() -> None:
         # The link's own text, shown as text: no markdown links or images from a URL.
         st.warning(f"Ignored from the link: {_plain(message)}", icon=":material/link:")
 
-    # run_every is fixed when the fragment is made: poll only while a run trains.
-    running = _busy()
-    st.session_state["polling"] = running
-    interval = poll_seconds() if running else None
-    st.session_state["poll"] = (interval, time.monotonic())
-    st.session_state["task"] = config.task
     if "tabs" in hide:
-        _live_tab(interval)
+        _live_tab(config.task)
         return
     live, saved, sweep = st.tabs(["Live run", "Saved runs", "Sweep"], key="w_tab")
     with live:
-        _live_tab(interval)
+        _live_tab(config.task)
     with saved:
         compare.saved_runs_tab(get_store())
     with sweep:
         sweeps.sweep_tab(config)
 
 
-def _live_tab(interval: float | None) -> None:
-    """The lesson (if any), the primer, then the live panels' fragment."""
+def _live_tab(task: str) -> None:
+    """The lesson (if any), the primer, then the run's message and the live board."""
     lesson_panel.draw(_new_run, _handle)
-    if not st.session_state.get("w_projector"):
+    projector = bool(st.session_state.get("w_projector"))
+    if not projector:
         explain.regularization_primer()
-    st.fragment(run_every=interval)(_live)()
-
-
-def _live() -> None:
-    """The fragment: live panels, and one full rerun when the runs stop (polling off)."""
-    interval, since = st.session_state.get("poll", (None, 0.0))
-    if interval and time.monotonic() - since > 5:
-        # The server got busier or quieter: re-make the fragment with the new interval (at
-        # most every 5 s). Checked first: on a swamped server a tick may never get to its end.
-        wanted = poll_seconds()
-        if not 0.67 < wanted / interval < 1.5:
-            st.rerun(scope="app")
-        st.session_state["poll"] = (interval, time.monotonic())
-    panels.live_panels(_handle(), st.session_state.get("task", "classification"),
-                       _handle("run_b"), st.session_state.get("fork"),
-                       projector=bool(st.session_state.get("w_projector")))
-    if st.session_state.get("polling") and not _busy():
-        st.rerun(scope="app")
+    panels.live_panels(_handle(), task, _handle("run_b"), st.session_state.get("fork"),
+                       projector=projector)

@@ -11,6 +11,7 @@ from regdemo.datasets import preload
 from regdemo.runner import ProcessRunner, ThreadRunner
 from regdemo.store import RunStore
 from regdemo.sweep_jobs import SweepQueue
+from regdemo.ui.board_registry import REGISTRY
 
 
 @st.cache_resource
@@ -58,10 +59,14 @@ class SessionRuns:
 
     def __init__(self):
         self.run_ids: set[int] = set()
+        self.board_token: str | None = None  # its live board's feed token
 
 
 def _release(session: SessionRuns) -> None:
-    # The websocket closed: a reconnect within the grace period keeps the runs.
+    # The websocket closed: a reconnect within the grace period keeps the runs (the page's
+    # rerun publishes its board again); until then the board's polls touch no run.
+    if session.board_token is not None:
+        REGISTRY.drop(session.board_token)
     runner = get_runner()
     for run_id in list(session.run_ids):
         runner.orphan(run_id)

@@ -12,7 +12,7 @@ from regdemo import plots
 from regdemo.config import Config
 from regdemo.sweep import KNOBS, MAX_POINTS, MAX_SEEDS, MIN_POINTS, SweepError, SweepSpec
 from regdemo.sweep_jobs import CANCELLED, DONE, FAILED, RUNNING, SweepJob
-from regdemo.ui.live_chart import live_chart
+from regdemo.ui.board import static_chart
 from regdemo.ui.state import get_sweeps
 
 # A sensible first range per knob: (from, to, log scale).
@@ -107,7 +107,8 @@ def _result(job: SweepJob) -> None:
         (spec.base.hidden[0] if spec.base.hidden else None)
     fig = plots.sweep_figure(result.stats, spec.knob, log_x=spec.log, best=result.best,
                              current=current)
-    live_chart(fig, "sweep_chart", f"sweep-{job.id}")
+    fig.update_layout(uirevision=f"sweep-{job.id}")
+    static_chart(fig, "sweep_chart")
     note = f"{len(result.rows)} runs in {result.wall_time:.1f} s on the {result.backend} pool"
     if result.cancelled:
         note += " (cancelled: the curve shows the runs that finished)"

@@ -1,0 +1,231 @@
+"""The live board's data: what a page lacks of its runs, as compact numbers (no figures).
+
+A board tells what it has of each run (`Have`: run id, last epoch, events, views version);
+the reply carries only the rest: new epochs (thinned to MAX_DELTA), the events and views
+when they changed, and everything once for a run the board does not know yet. The browser
+builds and extends the charts itself, so a tick's cost here depends on what is new, never
+on how long the run is.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import threading
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split
+
+MAX_DELTA = 400  # records in one reply at most; a longer stretch is thinned evenly
+# Record fields as the board names them (short: they are repeated in every reply).
+COLUMNS = (("tl", "train_loss"), ("vl", "val_loss"), ("ts", "train_score"),
+           ("vs", "val_score"), ("wn", "weight_norm"), ("sp", "sparsity"))
+HIST_BINS = 60
+STRIP = 24  # digits shown in an image strip
+
+
+@dataclass(frozen=True)
+class Have:
+    """What a board already holds of one run."""
+
+    run_id: int
+    epoch: int
+    events: int
+    views: int
+
+
+def parse_have(text: str, slots: int = 2) -> list[Have | None]:
+    """'id.epoch.events.views' per slot, ';'-separated; anything unreadable means 'nothing'."""
+    out: list[Have | None] = []
+    for part in (text or "").split(";")[:slots]:
+        try:
+            run_id, epoch, events, views = (int(v) for v in part.split("."))
+        except ValueError:
+            out.append(None)
+            continue
+        ok = all(0 <= v < 2**53 for v in (run_id, epoch, events, views))
+        out.append(Have(run_id, epoch, events, views) if ok else None)
+    return out + [None] * (slots - len(out))
+
+
+class _Encoded:
+    """Per run, what was encoded once and is shared by every board that shows it."""
+
+    def __init__(self):
+        self.data = None
+        self.views: tuple[int, dict] | None = None
+        self.best: tuple[int, list | None] | None = None
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> _Encoded
+_CACHE_LOCK = threading.Lock()
+
+
+def _encoded(handle) -> _Encoded:
+    with _CACHE_LOCK:
+        entry = _CACHE.get(handle)
+        if entry is None:
+            entry = _CACHE[handle] = _Encoded()
+        return entry
+
+
+def _finite(values) -> list:
+    """Floats for JSON: NaN and infinities (a diverged run) become null."""
+    return [v if math.isfinite(v) else None for v in values]
+
+
+def _thin(records: list, limit: int = MAX_DELTA) -> list:
+    if len(records) <= limit:
+        return records
+    step = len(records) / limit
+    return [records[int(i * step)] for i in range(limit - 1)] + [records[-1]]
+
+
+def encode_records(records: list) -> dict:
+    """Columns of the records: {'e': epochs, 'tl': train losses, ...}."""
+    out = {"e": [r.epoch for r in records]}
+    for short, name in COLUMNS:
+        out[short] = _finite([getattr(r, name) for r in records])
+    return out
+
+
+def _bytes(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=np.uint8).tobytes()).decode()
+
+
+def _grey(images: np.ndarray, shape) -> dict:
+    """Images as one base64 uint8 block, each scaled to its own range."""
+    flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+    flat = np.nan_to_num(flat)
+    lo, hi = flat.min(1, keepdims=True), flat.max(1, keepdims=True)
+    scaled = (flat - lo) / np.where(hi > lo, hi - lo, 1.0) * 255
+    return {"n": len(images), "shape": list(shape), "pixels": _bytes(np.round(scaled))}
+
+
+def _points(x: np.ndarray, y: np.ndarray) -> dict:
+    return {"x": np.round(x[:, 0].astype(float), 4).tolist(),
+            "y": np.round(x[:, 1].astype(float), 4).tolist() if x.shape[1] > 1 else
+            np.round(np.asarray(y, dtype=float).reshape(-1), 4).tolist(),
+            "c": np.asarray(y).reshape(-1).astype(int).tolist() if x.shape[1] > 1 else None}
+
+
+def encode_data(split: Split) -> dict:
+    """What a run's data view needs of its data, once per run (it never changes)."""
+    out = {"kind": split.kind, "task": split.task}
+    if split.kind in (KIND_2D, KIND_1D):
+        out["train"] = _points(split.x_train, split.y_train)
+        out["val"] = _points(split.x_val, split.y_val)
+    elif split.kind == KIND_IMAGE:
+        n = min(STRIP, len(split.x_train))
+        out["strip"] = _grey(split.x_train[:n], split.image_shape or (8, 8))
+        out["strip"]["labels"] = [str(int(v)) for v in split.y_train[:n]]
+    else:
+        out["features"] = list(split.feature_names)
+        out["informative"] = list(split.informative)
+    return out
+
+
+def _histograms(weights: dict) -> dict:
+    """Shared-bin counts of every layer's finite weights (60 bins over ±max |w|)."""
+    values = [v[np.isfinite(v)] for v in (np.asarray(w).reshape(-1) for w in weights.values())]
+    top = max((float(np.abs(v).max()) for v in values if v.size), default=1.0) or 1.0
+    edges = np.linspace(-top, top, HIST_BINS + 1)
+    layers = [[name, np.histogram(v, bins=edges)[0].tolist()]
+              for name, v in zip(weights, values)]
+    return {"lo": -top, "hi": top, "layers": layers,
+            "zeros": [int((v == 0).sum()) for v in values]}
+
+
+def encode_views(snap) -> dict:
+    """The data and weight panels' numbers (boundary grid, curve, ghosts, digits, ...)."""
+    out: dict = {}
+    view = snap.view
+    if view is not None and "z" in view:
+        z = np.nan_to_num(np.asarray(view["z"], dtype=np.float32), nan=0.5)
+        out["grid"] = {"x": np.round(view["x"].astype(float), 4).tolist(),
+                       "y": np.round(view["y"].astype(float), 4).tolist(),
+                       "z": _bytes(np.round(np.clip(z, 0, 1) * 255))}
+    elif view is not None:
+        out["curve"] = {"x": np.round(view["x"].astype(float), 4).tolist(),
+                        "y": _finite(np.asarray(view["y"], dtype=float).round(4).tolist())}
+    if snap.weights:
+        out["hist"] = _histograms(snap.weights)
+        # Per-unit strength of each layer's weights (the network diagram's edges).
+        out["layers"] = [
+            np.round(np.nan_to_num(np.abs(np.asarray(w, dtype=np.float32)).reshape(
+                w.shape[0], -1)[:16, :16]), 3).tolist() for w in snap.weights.values()
+            if np.asarray(w).ndim == 2]
+    if snap.feature_importance is not None:
+        out["importance"] = _finite(np.asarray(snap.feature_importance, dtype=float).tolist())
+    split = snap.split
+    if snap.augmented is not None:
+        xa, ya = snap.augmented
+        labels = ya.argmax(1) if np.ndim(ya) == 2 else np.asarray(ya)
+        if split is not None and split.kind == KIND_IMAGE:
+            n = min(STRIP, len(xa))
+            out["strip"] = _grey(xa[:n], split.image_shape or (8, 8))
+            out["strip"]["labels"] = [str(int(v)) for v in labels[:n]]
+            out["strip"]["title"] = f"Training digits as the net sees them ({snap.config.augment})"
+        elif split is not None and split.kind == KIND_2D:
+            out["ghosts"] = _points(np.asarray(xa), labels)
+    if snap.mistakes is not None and len(snap.mistakes[0]) and split is not None:
+        x, true, pred = snap.mistakes
+        out["mistakes"] = _grey(x, split.image_shape or (8, 8))
+        out["mistakes"]["labels"] = [f"{int(t)}→{int(p)}" for t, p in zip(true, pred)]
+    return out
+
+
+def _best(handle, snap, cache: _Encoded) -> list | None:
+    """[epoch, train loss, val loss, train score, val score] of the best epoch, if any."""
+    epoch = snap.best_epoch
+    if not epoch:
+        return None
+    if cache.best is None or cache.best[0] != epoch:
+        tail = snap.history if snap.history and snap.history[0].epoch <= epoch else \
+            handle.snapshot(touch=False, since=epoch - 1).history
+        record = next((r for r in tail if r.epoch == epoch), None)
+        # None if thinned away long ago: the figures stay unknown
+        cache.best = (epoch, None if record is None else [epoch, *_finite(
+            [record.train_loss, record.val_loss, record.train_score, record.val_score])])
+    return cache.best[1]
+
+
+def run_update(handle, have: Have | None) -> dict:
+    """One run's reply: its state, and what the board lacks of its history and views."""
+    full = have is None or have.run_id != handle.id
+    since = None if full else have.epoch
+    snap = handle.snapshot(since=since)
+    if not full and since > snap.epoch:  # the board is ahead of the run: start over
+        full, snap = True, handle.snapshot()
+    config, cache = snap.config, _encoded(handle)
+    out = {
+        "id": snap.run_id, "full": full, "status": snap.status, "busy": snap.busy,
+        "epoch": snap.epoch, "epochs": config.epochs, "rate": round(snap.epochs_per_second, 1),
+        "stop": snap.stop_reason, "diverged": snap.diverged, "error": snap.error,
+        "best": _best(handle, snap, cache),
+        "patience": config.patience if config.early_stopping else None,
+        "rec": encode_records(_thin(snap.history)), "vv": snap.views_version,
+    }
+    if full or have.events != len(snap.events):
+        out["events"] = [[e.epoch, e.label] for e in snap.events]
+    if full or have.views != snap.views_version:
+        if cache.views is None or cache.views[0] != snap.views_version:
+            cache.views = (snap.views_version, encode_views(snap))
+        out["views"] = cache.views[1]
+    if full and snap.split is not None:
+        if cache.data is None:
+            cache.data = encode_data(snap.split)
+        out["data"] = cache.data
+    return out
+
+
+def board_update(runner, run_ids, haves: list[Have | None]) -> list[dict | None]:
+    """Replies for a board's runs (A, and B when forked); a forgotten run gives None."""
+    out = []
+    for run_id, have in zip(run_ids, haves):
+        handle = runner.get(run_id) if run_id is not None else None
+        out.append(run_update(handle, have) if handle is not None else None)
+    return out

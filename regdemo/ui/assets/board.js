@@ -1,0 +1,603 @@
+// The live board: every live chart of the page in one Components v2 element.
+// Plotly is loaded once per page; the board polls the server's feed for what it lacks
+// (new epochs, events, views) and builds and extends the traces itself. Python sends only
+// the board's token and display flags; a script rerun never re-sends chart data.
+
+const TRAIN = "#0072B2", VAL = "#D55E00", EVENT = "#6a3d9a", BEST = "#009E73";
+const BRANCH = ["#0072B2", "#E69F00"]; // A blue, B orange: a fork's branches by colour
+const GAP_FILL = "rgba(213, 94, 0, 0.12)";
+const CLASS = ["#0072B2", "#D55E00"];
+const LAYER_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
+const TEXT = "#31333F", GRID = "#e6eaf1";
+const FONT = '"Source Sans", "Source Sans Pro", "Source Sans 3", sans-serif';
+const MAX_KEPT = 6000; // points kept per run in the browser; older ones are thinned evenly
+const IDLE_MS = 1000; // poll pace while nothing of this board trains
+
+function loadPlotly(url) {
+  // One load per page, shared by every board (and every rerun of this one).
+  if (!window.__regdemoPlotly) {
+    window.__regdemoPlotly = new Promise((resolve, reject) => {
+      if (window.Plotly) return resolve(window.Plotly);
+      const s = document.createElement("script");
+      s.src = url;
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => { window.__regdemoPlotly = null; reject(new Error("plotly")); };
+      document.head.appendChild(s);
+    });
+  }
+  return window.__regdemoPlotly;
+}
+
+// ------------------------------------------------------------------ look
+function themed(layout, projector) {
+  const big = projector ? 20 : 13;
+  const out = Object.assign({
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    margin: { l: 60, r: 20, t: projector ? 95 : 70, b: 50 },
+    legend: { orientation: "h", yanchor: "bottom", y: 1.02, xanchor: "left", x: 0,
+              font: { size: big } },
+    hoverlabel: { font: { family: FONT } }, autosize: true,
+  }, layout);
+  out.font = Object.assign({ family: FONT, color: projector ? "#000" : TEXT, size: big },
+                           layout.font || {});
+  if (out.title) {
+    out.title = Object.assign({ x: 0, y: 0.98, yanchor: "top" }, out.title);
+    out.title.font = Object.assign({ family: FONT, color: projector ? "#000" : TEXT,
+                                     weight: 600, size: projector ? 26 : 15 },
+                                   out.title.font || {});
+  }
+  for (const key of Object.keys(out)) {
+    if (/^[xy]axis\d*$/.test(key)) {
+      out[key] = Object.assign({
+        gridcolor: projector ? "#b0b0b0" : GRID, zerolinecolor: projector ? "#b0b0b0" : GRID,
+        linecolor: projector ? "#000" : GRID, exponentformat: "power", automargin: true,
+        tickfont: { color: projector ? "#000" : "#808495", size: projector ? 18 : 12 },
+      }, out[key]);
+    }
+  }
+  return out;
+}
+
+const PLOT_CONFIG = { responsive: true, displaylogo: false,
+                      modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+function note(text) {
+  return [{ text, x: 0.5, y: 0.5, xref: "paper", yref: "paper", showarrow: false,
+            font: { size: 14, color: "#808495" } }];
+}
+
+// ------------------------------------------------------------------ numbers
+function emptyRun() {
+  return { id: null, e: [], tl: [], vl: [], ts: [], vs: [], wn: [], sp: [], epoch: 0, have: 0,
+           events: [], vv: -1, views: null, data: null, best: null, status: null };
+}
+const COLS = ["e", "tl", "vl", "ts", "vs", "wn", "sp"];
+
+function thinOld(run) {
+  // Keep the newest half dense, every other point of the older half (as the server does).
+  if (run.e.length <= MAX_KEPT) return false;
+  const half = run.e.length >> 1;
+  for (const c of COLS) {
+    const a = run[c];
+    run[c] = a.slice(0, half).filter((_, i) => i % 2 === 0).concat(a.slice(half));
+  }
+  return true;
+}
+
+function merge(run, u) {
+  // Returns the new points (for extendTraces), or null when the run must be redrawn whole.
+  let whole = false;
+  if (u.full || run.id !== u.id) {
+    Object.assign(run, emptyRun(), { id: u.id });
+    whole = true;
+  }
+  const fresh = {};
+  const rec = u.rec;
+  let start = 0;
+  while (start < rec.e.length && run.e.length && rec.e[start] <= run.have) start++;
+  for (const c of COLS) {
+    fresh[c] = rec[c].slice(start);
+    for (const v of fresh[c]) run[c].push(v);
+  }
+  if (run.e.length) run.have = run.e[run.e.length - 1];
+  if (thinOld(run)) whole = true;
+  for (const k of ["status", "busy", "rate", "stop", "diverged", "error", "epochs",
+                   "patience"]) run[k] = u[k];
+  run.epoch = u.epoch;
+  if (JSON.stringify(u.best) !== JSON.stringify(run.best)) { run.best = u.best; whole = true; }
+  if (u.events) { run.events = u.events; whole = true; }
+  if (u.views) { run.views = u.views; run.vv = u.vv; run.viewsChanged = true; }
+  if (u.data) { run.data = u.data; run.viewsChanged = true; }
+  run.vv = u.vv;
+  return whole ? null : fresh;
+}
+
+function fmt(v, digits = 4) {
+  return v === null || v === undefined || !isFinite(v) ? "–" : Number(v).toFixed(digits);
+}
+
+// ------------------------------------------------------------------ the loss chart
+function lossFigure(st) {
+  const [a, b] = st.runs;
+  const opts = st.opts, P = st.data.projector;
+  const score = st.data.score || "accuracy";
+  const metric = opts.metric;
+  const [tk, vk] = metric === "loss" ? ["tl", "vl"] : ["ts", "vs"];
+  const what = metric === "loss" ? "Loss" : score.charAt(0).toUpperCase() + score.slice(1);
+  const width = P ? 5 : 2.5;
+  const data = [], shapes = [], notes = [];
+  const windowed = (run, from) => {
+    let lo = 0;
+    const last = run.e.length ? run.e[run.e.length - 1] : 0;
+    const first = Math.max(from || 0, opts.window ? last - opts.window : 0);
+    while (lo < run.e.length && run.e[lo] < first) lo++;
+    return lo;
+  };
+  const marker = (epoch, label, color) => {
+    shapes.push({ type: "line", x0: epoch, x1: epoch, xref: "x", y0: 0, y1: 1, yref: "y domain",
+                  line: { color, width: P ? 3 : 1.5, dash: "dot" } });
+    notes.push({ x: epoch, y: 0.98, xref: "x", yref: "y domain", text: label, showarrow: false,
+                 textangle: -90, xanchor: "right", yanchor: "top",
+                 font: { color, size: P ? 16 : 11 } });
+  };
+  const fork = st.data.fork;
+  if (!a || a.id === null) {
+    return { data: [], layout: { title: { text: `${what}: training vs validation` },
+             xaxis: { visible: false }, yaxis: { visible: false },
+             annotations: note(st.data.empty_note || "Press Train to start."), height: P ? 460 : 360 } };
+  }
+  const shown = fork && b && b.id !== null ? [["A", a, 0], ["B", b, fork.epoch]] : [["", a, 0]];
+  for (const [name, run, from] of shown) {
+    const lo = windowed(run, from);
+    const x = run.e.slice(lo);
+    const color = name ? BRANCH[name === "A" ? 0 : 1] : null;
+    const label = (s) => (name ? `${name} ${s}` : s);
+    data.push({ type: "scatter", mode: "lines", name: label("training"), x, y: run[tk].slice(lo),
+                line: { color: color || TRAIN, width }, legendgroup: name });
+    const val = { type: "scatter", mode: "lines", name: label("validation"), x,
+                  y: run[vk].slice(lo), line: { color: color || VAL, width, dash: "dash" },
+                  legendgroup: name };
+    if (!name) { val.fill = "tonexty"; val.fillcolor = GAP_FILL; }
+    data.push(val);
+    const first = x.length ? x[0] : 0;
+    const events = name === "B" ? run.events.slice(fork.events || 0) : run.events;
+    for (const [epoch, text] of events) {
+      if (epoch >= first) marker(epoch, name ? `${name}: ${text}` : text, color || EVENT);
+    }
+    if (run.best && run.best[0] >= first && !name) {
+      const y = metric === "loss" ? run.best[2] : run.best[4];
+      data.push({ type: "scatter", mode: "markers", x: [run.best[0]], y: [y],
+                  name: `best epoch ${run.best[0]}`,
+                  marker: { symbol: "star", size: P ? 22 : 14, color: BEST } });
+      if (run.patience) {
+        shapes.push({ type: "rect", x0: run.best[0], x1: run.best[0] + run.patience, xref: "x",
+                      y0: 0, y1: 1, yref: "y domain", fillcolor: BEST, opacity: 0.08,
+                      line: { width: 0 } });
+        notes.push({ x: run.best[0], y: 0.02, xref: "x", yref: "y domain", text: "patience",
+                     showarrow: false, xanchor: "left", yanchor: "bottom",
+                     font: { color: BEST, size: P ? 16 : 11 } });
+      }
+    }
+    if (run.diverged && x.length) {
+      marker(x[x.length - 1], "diverged", "#b00020");
+    }
+  }
+  if (fork && b && b.id !== null) {
+    shapes.push({ type: "line", x0: fork.epoch, x1: fork.epoch, xref: "x", y0: 0, y1: 1,
+                  yref: "y domain", line: { color: "#888", width: 1.5 } });
+    notes.push({ x: fork.epoch, y: 0.02, xref: "x", yref: "y domain",
+                 text: `fork @ epoch ${fork.epoch}`, showarrow: false, xanchor: "left",
+                 yanchor: "bottom", font: { color: "#555", size: P ? 16 : 11 } });
+  }
+  const title = fork && b && b.id !== null
+    ? `A vs B, ${what}: training (solid) vs validation (dashed)`
+    : `${what}: training vs validation`;
+  // A diverged run's last losses are huge: the axis follows the healthy part.
+  const yaxis = { title: { text: metric === "loss" ? "loss" : score },
+                  type: opts.log && metric === "loss" ? "log" : "linear" };
+  const healthy = data.filter((t) => t.mode === "lines").flatMap((t) => t.y)
+    .filter((v) => v !== null && isFinite(v));
+  if (a.diverged && healthy.length && metric === "loss" && !opts.log) {
+    const sorted = healthy.slice().sort((p, q) => p - q);
+    const top = sorted[Math.floor(sorted.length * 0.95)];
+    yaxis.range = [0, top * 1.3];
+  }
+  return { data, layout: { title: { text: title }, shapes, annotations: notes,
+                           xaxis: { title: { text: "epoch" } }, yaxis, height: P ? 460 : 360,
+                           uirevision: `${a.id}-${b ? b.id : ""}-${metric}-${opts.log}-${opts.window}` } };
+}
+
+// ------------------------------------------------------------------ the data views
+function bytes(b64) {
+  const s = atob(b64), out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function stripFigure(strip, title, P) {
+  const [h, w] = strip.shape, n = Math.min(strip.n, 24), cols = 12;
+  const rows = Math.max(1, Math.ceil(n / cols));
+  const px = bytes(strip.pixels);
+  const H = rows * (h + 1), W = cols * (w + 1);
+  const z = Array.from({ length: H }, () => new Array(W).fill(null));
+  const notes = [];
+  for (let i = 0; i < n; i++) {
+    const r = Math.floor(i / cols), c = i % cols;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      z[H - 1 - (r * (h + 1) + y)][c * (w + 1) + x] = px[i * h * w + y * w + x];
+    }
+    notes.push({ x: c * (w + 1) + w / 2 - 0.5, y: H - r * (h + 1) - 0.2, text: strip.labels[i],
+                 showarrow: false, yanchor: "bottom", font: { size: P ? 16 : 10 } });
+  }
+  return { data: [{ type: "heatmap", z, colorscale: "Greys", showscale: false, hoverinfo: "skip" }],
+           layout: { title: { text: title }, annotations: notes, height: 110 + 70 * rows,
+                     xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" } } };
+}
+
+function dataFigures(run, branch, P, kind) {
+  // [main, extra]: the data view, and a second chart for digits (the mistakes).
+  const title = (t) => (branch ? `${branch}: ${t}` : t);
+  const d = run && run.data, v = run && run.views;
+  if (!d) {
+    return [{ data: [], layout: { title: { text: title("Data") }, xaxis: { visible: false },
+              yaxis: { visible: false }, height: P ? 460 : 360,
+              annotations: note("The data, and what the model makes of it, appear here once it trains.") } }, null];
+  }
+  const h = branch ? 330 : (P ? 460 : 360);
+  if (d.kind === "2d") {
+    const data = [];
+    if (v && v.grid) {
+      const px = bytes(v.grid.z), nx = v.grid.x.length;
+      const z = [];
+      for (let j = 0; j < v.grid.y.length; j++) {
+        const row = new Array(nx);
+        for (let i = 0; i < nx; i++) row[i] = px[j * nx + i] / 255;
+        z.push(row);
+      }
+      data.push({ type: "heatmap", x: v.grid.x, y: v.grid.y, z, zmin: 0, zmax: 1, zsmooth: "best",
+                  colorscale: [[0, "#c6dbef"], [0.5, "#ffffff"], [1, "#fdd0a2"]],
+                  showscale: false, hoverinfo: "skip", name: "P(class 1)" });
+      data.push({ type: "contour", x: v.grid.x, y: v.grid.y, z, showscale: false, hoverinfo: "skip",
+                  contours: { start: 0.5, end: 0.5, size: 1, coloring: "none" },
+                  line: { color: "#333", width: P ? 4 : 2 }, name: "boundary" });
+    }
+    if (v && v.ghosts) {
+      data.push({ type: "scatter", mode: "markers", x: v.ghosts.x, y: v.ghosts.y, name: "augmented",
+                  marker: { size: P ? 10 : 7, color: v.ghosts.c.map((c) => CLASS[c % 2]),
+                            opacity: 0.45, symbol: "circle-open", line: { width: 2 } } });
+    }
+    data.push({ type: "scatter", mode: "markers", x: d.val.x, y: d.val.y, name: "validation",
+                marker: { symbol: "x", size: P ? 8 : 5, opacity: 0.45,
+                          color: d.val.c.map((c) => CLASS[c % 2]) } });
+    data.push({ type: "scatter", mode: "markers", x: d.train.x, y: d.train.y, name: "training",
+                marker: { symbol: "circle", size: P ? 13 : 9, line: { color: "white", width: 1 },
+                          color: d.train.c.map((c) => CLASS[c % 2]) } });
+    const xr = v && v.grid ? [v.grid.x[0], v.grid.x[v.grid.x.length - 1]] : undefined;
+    const yr = v && v.grid ? [v.grid.y[0], v.grid.y[v.grid.y.length - 1]] : undefined;
+    return [{ data, layout: { title: { text: title("Decision boundary") }, height: h,
+              showlegend: !branch, xaxis: { title: { text: "x1 (standardised)" }, range: xr },
+              yaxis: { title: { text: "x2 (standardised)" }, range: yr } } }, null];
+  }
+  if (d.kind === "1d") {
+    const data = [
+      { type: "scatter", mode: "markers", x: d.val.x, y: d.val.y, name: "validation",
+        marker: { color: VAL, size: P ? 8 : 5, opacity: 0.4, symbol: "x" } },
+      { type: "scatter", mode: "markers", x: d.train.x, y: d.train.y, name: "training",
+        marker: { color: TRAIN, size: P ? 13 : 9 } },
+    ];
+    if (v && v.curve) {
+      data.push({ type: "scatter", mode: "lines", x: v.curve.x, y: v.curve.y, name: "model",
+                  line: { color: "#222", width: P ? 5 : 3 } });
+    }
+    return [{ data, layout: { title: { text: title("Fitted curve") }, height: h, showlegend: !branch,
+              xaxis: { title: { text: "x (standardised)" } }, yaxis: { title: { text: "y" } } } }, null];
+  }
+  if (d.kind === "image") {
+    const strip = (v && v.strip) || d.strip;
+    const main = stripFigure(strip, title(strip.title || "Training digits"), P);
+    const extra = v && v.mistakes
+      ? stripFigure(v.mistakes, title(`Misclassified validation digits (true→predicted), ${v.mistakes.n} shown`), P)
+      : null;
+    return [main, extra];
+  }
+  const names = d.features, informative = new Set(d.informative);
+  const y = v && v.importance ? v.importance : names.map(() => 0);
+  return [{ data: [{ type: "bar", x: names, y, name: "|w| per input",
+                     marker: { color: names.map((_, i) => (informative.has(i) ? BEST : "#888")) } }],
+            layout: { title: { text: title("Input feature weights (first layer)") }, height: h,
+                      xaxis: { tickangle: names.length > 12 ? -60 : 0 },
+                      yaxis: { title: { text: "L2 norm of the input's weights" } } } }, null];
+}
+
+function weightsFigure(run) {
+  const v = run && run.views;
+  if (!v || !v.hist) {
+    return { data: [], layout: { title: { text: "Weight histogram per layer" }, height: 360,
+             xaxis: { visible: false }, yaxis: { visible: false }, annotations: note("Weight histograms per layer") } };
+  }
+  const { lo, hi, layers } = v.hist;
+  const n = layers.length ? layers[0][1].length : 1, step = (hi - lo) / n;
+  const x = Array.from({ length: n }, (_, i) => lo + (i + 0.5) * step);
+  return { data: layers.map(([name, counts], i) => ({
+             type: "bar", x, y: counts, name, opacity: 0.6, width: step,
+             marker: { color: LAYER_COLORS[i % LAYER_COLORS.length] } })),
+           layout: { title: { text: "Weight histogram per layer" }, barmode: "overlay", bargap: 0,
+                     height: 360, xaxis: { title: { text: "weight value" } },
+                     yaxis: { title: { text: "count" } } } };
+}
+
+function normFigure(run) {
+  if (!run || run.id === null) {
+    return { data: [], layout: { title: { text: "Weight norm and sparsity" }, height: 360,
+             xaxis: { visible: false }, yaxis: { visible: false }, annotations: note("Over epochs") } };
+  }
+  return { data: [
+             { type: "scatter", mode: "lines", name: "weight norm", x: run.e, y: run.wn,
+               line: { color: TRAIN, width: 2.5 } },
+             { type: "scatter", mode: "lines", name: "sparsity %", x: run.e,
+               y: run.sp.map((s) => (s === null ? null : 100 * s)), yaxis: "y2",
+               line: { color: BEST, width: 2.5, dash: "dash" } }],
+           layout: { title: { text: "Weight norm and sparsity" }, height: 360,
+                     margin: { l: 60, r: 60, t: 70, b: 50 },
+                     xaxis: { title: { text: "epoch" } }, yaxis: { title: { text: "L2 norm" } },
+                     yaxis2: { title: { text: "zero weights %" }, overlaying: "y", side: "right",
+                               range: [0, 100], showgrid: false, tickmode: "linear", tick0: 0, dtick: 25 },
+                     uirevision: `norm-${run.id}` } };
+}
+
+// ------------------------------------------------------------------ drawing
+function draw(st, key, fig) {
+  const div = st.charts[key];
+  if (!div || !st.Plotly) return;
+  const P = st.data.projector;
+  const layout = themed(fig.layout, P);
+  if (P) {
+    for (const t of fig.data) {
+      if (t.type === "scatter" && t.mode === "lines") t.line = Object.assign({}, t.line, { width: 5 });
+    }
+  }
+  st.Plotly.react(div, fig.data, layout, PLOT_CONFIG).then(() => {
+    div.dataset.renders = String((+div.dataset.renders || 0) + 1);
+  }).catch((err) => console.error("regdemo board:", err));
+}
+
+function extend(st, key, fresh, runs) {
+  // New points only: extendTraces appends them to the traces already drawn.
+  const div = st.charts[key];
+  if (!div || !st.Plotly || !div.data) return false;
+  const [tk, vk] = st.opts.metric === "loss" ? ["tl", "vl"] : ["ts", "vs"];
+  const xs = [], ys = [], idx = [];
+  fresh.slice(0, runs).forEach((f, i) => {
+    if (f && f.e.length) { xs.push(f.e, f.e); ys.push(f[tk], f[vk]); idx.push(2 * i, 2 * i + 1); }
+  });
+  if (!idx.length) return true;
+  st.Plotly.extendTraces(div, { x: xs, y: ys }, idx);
+  div.dataset.renders = String((+div.dataset.renders || 0) + 1);
+  return true;
+}
+
+function redraw(st, fresh, whole) {
+  const [a, b] = st.runs;
+  const forked = !!(st.data.fork && b && b.id !== null);
+  const need = fresh.slice(0, forked ? 2 : 1);
+  if (whole || st.opts.window || need.length < (forked ? 2 : 1) || need.some((f) => !f)) {
+    draw(st, "loss", lossFigure(st));
+  } else if (!extend(st, "loss", fresh, forked ? 2 : 1)) {
+    draw(st, "loss", lossFigure(st));
+  }
+  const P = st.data.projector;
+  for (const [i, name] of (forked ? [[0, "A"], [1, "B"]] : [[0, ""]])) {
+    const run = st.runs[i];
+    if (!whole && !(run && run.viewsChanged)) continue;
+    if (run) run.viewsChanged = false;
+    const [main, extra] = dataFigures(run && run.id !== null ? run : null, name, P);
+    draw(st, `data${name}`, main);
+    const box = st.charts[`extra${name}`];
+    if (box) {
+      box.style.display = extra ? "" : "none";
+      if (extra) draw(st, `extra${name}`, extra);
+    }
+    if (i === 0 && !P) draw(st, "weights", weightsFigure(run));
+  }
+  if (!P && (whole || (a && a.id !== null))) {
+    if (whole || st.normTick++ % 3 === 0) draw(st, "norm", normFigure(a));
+  }
+}
+
+function status(st) {
+  const [a, b] = st.runs;
+  const box = st.statusBox;
+  const last = (run, k) => (run && run[k].length ? run[k][run[k].length - 1] : null);
+  const words = { running: "training", paused: "paused", queued: "queued: server busy",
+                  stopped: "stopped" };
+  const cells = a && a.id !== null ? [
+    ["Epoch", `${a.epoch} / ${a.epochs}`, words[a.status] || a.status],
+    ["Epochs/s", a.status === "running" ? Math.round(a.rate).toLocaleString("en") : "–"],
+    ["Train loss", fmt(last(a, "tl"))], ["Val loss", fmt(last(a, "vl"))],
+    ["Gap (val − train)", last(a, "vl") === null || last(a, "tl") === null ? "–"
+      : (last(a, "vl") - last(a, "tl") >= 0 ? "+" : "") + fmt(last(a, "vl") - last(a, "tl"))],
+  ] : [["Epoch", "–"], ["Epochs/s", "–"], ["Train loss", "–"], ["Val loss", "–"], ["Gap (val − train)", "–"]];
+  box.replaceChildren(...cells.map(([label, value, hint]) => {
+    const cell = document.createElement("div");
+    cell.className = "rd-metric";
+    cell.dataset.metric = label;
+    const l = document.createElement("div"); l.className = "rd-label"; l.textContent = label;
+    const v = document.createElement("div"); v.className = "rd-value"; v.textContent = value;
+    cell.append(l, v);
+    if (hint) cell.title = hint;
+    return cell;
+  }));
+  const line = st.branchBox;
+  if (st.data.fork && b && b.id !== null) {
+    const gap = last(b, "vl") !== null && last(b, "tl") !== null ? last(b, "vl") - last(b, "tl") : null;
+    const changes = b.events.slice(st.data.fork.events || 0).map((e) => e[1]);
+    line.style.display = "";
+    line.textContent = `Branch B (${st.data.fork.label || `forked at epoch ${st.data.fork.epoch}`}): ` +
+      `epoch ${b.epoch} · train ${fmt(last(b, "tl"))} · val ${fmt(last(b, "vl"))} · ` +
+      `gap ${gap === null ? "–" : (gap >= 0 ? "+" : "") + fmt(gap)}` +
+      (changes.length ? ` · changed: ${changes.join("; ")}` :
+        (st.data.fork.label ? "" : " · no knob changed yet: pick B above the ⚡ knobs and change one"));
+  } else {
+    line.style.display = "none";
+  }
+}
+
+function tellPage(st) {
+  // The page drew its buttons and messages for the states in data.expect; when a run's
+  // state moves on (finished, paused at a lesson step, left the queue), ask for one rerun.
+  const expect = st.data.expect || [];
+  st.runs.forEach((run, i) => {
+    if (!run || run.id === null || expect[i] === undefined || expect[i] === null) return;
+    const now = `${run.id}:${run.status}:${run.busy ? 1 : 0}`;
+    if (now !== expect[i] && st.told[i] !== now) {
+      st.told[i] = now;
+      st.setTriggerValue("status", now);
+    }
+  });
+}
+
+async function poll(st) {
+  clearTimeout(st.timer);
+  if (!st.root.isConnected || st.closed) return;
+  if (st.inFlight) { st.again = true; return; } // never two polls at once: skip, not queue
+  st.inFlight = true;
+  let wait = 2000;
+  try {
+    const have = st.runs.map((r) => (r && r.id !== null
+      ? `${r.id}.${r.have}.${r.events.length}.${r.vv}` : "")).join(";");
+    const url = `${st.data.feed}?t=${encodeURIComponent(st.data.token)}&h=${have}`;
+    const reply = await fetch(url, { cache: "no-store" });
+    if (reply.ok) {
+      const body = await reply.json();
+      const fresh = [];
+      let whole = false;
+      body.runs.forEach((u, i) => {
+        if (!u) {
+          if (st.runs[i] && st.runs[i].id !== null) { st.runs[i] = emptyRun(); whole = true; }
+          fresh.push(undefined);
+          return;
+        }
+        if (!st.runs[i]) st.runs[i] = emptyRun();
+        const f = merge(st.runs[i], u);
+        if (f === null) whole = true;
+        fresh.push(f || undefined);
+      });
+      st.Plotly = st.Plotly || await loadPlotly(st.data.plotly);
+      redraw(st, fresh, whole || st.dirty);
+      st.dirty = false;
+      status(st);
+      tellPage(st);
+      const busy = st.runs.some((r) => r && r.busy);
+      wait = busy ? body.next : Math.max(body.next, IDLE_MS);
+    }
+  } catch (err) {
+    wait = 2000; // the server restarts or the network blinks: try again shortly
+  } finally {
+    st.inFlight = false;
+  }
+  if (st.again) { st.again = false; wait = 0; }
+  st.timer = setTimeout(() => poll(st), wait);
+}
+
+// ------------------------------------------------------------------ layout
+function build(st) {
+  const P = st.data.projector, forked = !!st.data.fork;
+  st.root.replaceChildren();
+  st.root.className = "rd-board" + (P ? " rd-projector" : "");
+  st.statusBox = el("div", "rd-status");
+  st.branchBox = el("div", "rd-branch");
+  const opts = el("div", "rd-opts");
+  const metric = el("div", "rd-seg");
+  for (const [value, label] of [["loss", "Loss"], ["score", st.data.score === "R²" ? "R²" : "Accuracy"]]) {
+    const b = el("button", "rd-segbtn" + (st.opts.metric === value ? " rd-on" : ""));
+    b.type = "button"; b.textContent = label; b.dataset.metric = value;
+    b.onclick = () => { st.opts.metric = value; build(st); };
+    metric.append(b);
+  }
+  const log = el("label", "rd-check");
+  const box = document.createElement("input");
+  box.type = "checkbox"; box.checked = st.opts.log;
+  box.onchange = () => { st.opts.log = box.checked; st.dirty = true; draw(st, "loss", lossFigure(st)); };
+  log.append(box, document.createTextNode(" Log scale"));
+  const win = el("label", "rd-check");
+  const sel = document.createElement("select");
+  for (const v of ["all", "100", "500", "2000"]) {
+    const o = document.createElement("option"); o.value = v; o.textContent = v;
+    o.selected = String(st.opts.window || "all") === v; sel.append(o);
+  }
+  sel.onchange = () => { st.opts.window = sel.value === "all" ? 0 : +sel.value; draw(st, "loss", lossFigure(st)); };
+  win.append(document.createTextNode("Show epochs "), sel);
+  const hint = el("span", "rd-hint");
+  hint.textContent = "Drag on a chart to zoom: the zoom stays while it trains. Double-click to zoom out.";
+  opts.append(metric, log, win, hint);
+  const row1 = el("div", "rd-row");
+  const loss = chart(st, "loss", "rd-main");
+  const side = el("div", "rd-side");
+  if (forked) {
+    const pair = el("div", "rd-pair");
+    for (const n of ["A", "B"]) {
+      const col = el("div", "rd-col");
+      col.append(chart(st, `data${n}`), chart(st, `extra${n}`));
+      pair.append(col);
+    }
+    side.append(pair);
+  } else {
+    side.append(chart(st, "data"), chart(st, "extra"));
+  }
+  row1.append(loss, side);
+  st.root.append(st.statusBox, st.branchBox, opts, row1);
+  if (!P) {
+    const row2 = el("div", "rd-row rd-row2");
+    row2.append(chart(st, "weights", "rd-half"), chart(st, "norm", "rd-half"));
+    st.root.append(row2);
+  }
+  status(st);
+  if (st.Plotly) redraw(st, [], true);
+}
+
+function el(tag, cls) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function chart(st, key, cls) {
+  const div = el("div", "rd-chart" + (cls ? " " + cls : ""));
+  div.dataset.chart = key;
+  st.charts[key] = div;
+  if (key.startsWith("extra")) div.style.display = "none";
+  return div;
+}
+
+export default function (component) {
+  const { parentElement, data, setTriggerValue } = component;
+  let host = parentElement.querySelector(":scope > .rd-host");
+  if (!host) {
+    host = document.createElement("div");
+    host.className = "rd-host";
+    parentElement.append(host);
+  }
+  let st = host.__regdemo;
+  const shape = (d) => `${d.token}|${d.projector}|${!!d.fork}|${d.score}`;
+  if (!st || shape(st.data) !== shape(data)) {
+    const fresh = !st || st.data.token !== data.token;
+    if (st) clearTimeout(st.timer);
+    st = host.__regdemo = {
+      root: host, data, charts: {}, runs: fresh || !st ? [emptyRun(), null] : st.runs,
+      opts: st ? st.opts : { metric: "loss", log: false, window: 0 },
+      told: [], timer: null, Plotly: st ? st.Plotly : null, normTick: 0, dirty: true,
+      setTriggerValue,
+    };
+    build(st);
+    loadPlotly(data.plotly).then((P) => { st.Plotly = P; redraw(st, [], true); })
+      .catch(() => { st.statusBox.textContent = "The charts could not load: reload the page."; });
+  } else {
+    const changed = JSON.stringify(st.data) !== JSON.stringify(data);
+    st.data = data;
+    st.setTriggerValue = setTriggerValue;
+    if (changed) st.dirty = true;
+  }
+  st.closed = false;
+  poll(st); // a rerun (Train, a knob) asks at once: its first point need not wait a tick
+  return () => { st.closed = true; clearTimeout(st.timer); };
+}

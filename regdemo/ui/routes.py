@@ -1,0 +1,64 @@
+"""HTTP routes beside the page: the live board's feed and Plotly's bundle.
+
+The feed answers a board's poll outside Streamlit's script runs: a tick costs the server
+a dictionary lookup and the new numbers, not a script rerun (DESIGN: the live board).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from regdemo import live_feed
+from regdemo.ui.board_registry import PACE, REGISTRY
+
+FEED_PATH = "/regdemo/feed"
+PLOTLY_PATH = "/regdemo/plotly.min.js"
+MAX_QUERY = 200  # a have string is ~40 characters; anything longer is not a board's
+
+
+def plotly_bundle() -> Path:
+    """Plotly's own minified bundle, shipped inside the plotly package (no CDN)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    return Path(spec.origin).parent / "package_data" / "plotly.min.js"
+
+
+def feed_reply(token: str, have: str) -> tuple[int, dict]:
+    """(HTTP status, body) of one poll; also what page tests call in-process."""
+    start = time.perf_counter()
+    board = REGISTRY.get(token) if len(token) < MAX_QUERY else None
+    if board is None:
+        return 404, {"error": "unknown board: reload the page"}
+    runs = live_feed.board_update(board.runner, board.run_ids,
+                                  live_feed.parse_have(have[:MAX_QUERY]))
+    interval = PACE.record(token, time.perf_counter() - start)
+    return 200, {"runs": runs, "next": round(interval * 1000)}
+
+
+async def feed(request: Request) -> Response:
+    status, body = feed_reply(request.query_params.get("t", ""),
+                              request.query_params.get("h", ""))
+    text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    return Response(text, status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+async def bundle(request: Request) -> Response:
+    path = plotly_bundle()
+    if not path.exists():
+        return JSONResponse({"error": "plotly's bundle is missing"}, status_code=404)
+    return FileResponse(path, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+def routes() -> list[Route]:
+    """What app.py mounts beside Streamlit's own routes."""
+    return [Route(FEED_PATH, feed, methods=["GET"]),
+            Route(PLOTLY_PATH, bundle, methods=["GET"])]
