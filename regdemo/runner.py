@@ -288,7 +288,7 @@ class ThreadRunHandle:
 
     def _loop(self) -> None:
         tick = time.perf_counter()
-        done = 0
+        done, due = 0, 0.0
         try:
             while self._next_action() == "train":
                 with self._lock:
@@ -303,8 +303,11 @@ class ThreadRunHandle:
                 if now - tick >= 0.5:
                     self._rate, tick, done = done / (now - tick), now, 0
                 self._refresh_views()
-                if speed:
-                    time.sleep(max(0.0, 1.0 / speed - (time.perf_counter() - now)))
+                if speed:  # on a fixed schedule: the epoch's own time is part of the period
+                    due = max(due + 1.0 / speed, now - 1.0 / speed) if due else now + 1.0 / speed
+                    time.sleep(max(0.0, due - time.perf_counter()))
+                else:
+                    due = 0.0
                 if self.runner.max_run_seconds and self.started_at and (
                     time.monotonic() - self.started_at > self.runner.max_run_seconds
                 ):

@@ -17,6 +17,7 @@ from regdemo.runner import PAUSED, RUNNING, STOPPED, VIEW_INTERVAL
 
 SLICE_SECONDS = 0.02  # one run's turn before the next run's
 FLUSH_SECONDS = 0.1  # batch updates at this interval
+IDLE_WAIT = 0.05  # seconds a worker with nothing due waits for a command
 PARENT_CHECK_SECONDS = 1.0  # how soon a worker notices that its server died
 
 
@@ -65,7 +66,11 @@ class _Run:
             self.dirty = True
             now = time.perf_counter()
             if self.speed:
-                self.next_due = now + 1.0 / self.speed
+                # On a fixed schedule (not "now + period"), so the epoch's own time does not
+                # slow the run below its speed; a run that fell behind does not race to catch up.
+                period = 1.0 / self.speed
+                self.next_due = max(self.next_due + period, now - period) if self.next_due \
+                    else now + period
             if now - self._tick >= 0.5:
                 self.rate, self._count, self._tick = self._count / (now - self._tick), 0, now
             if now - start >= SLICE_SECONDS:
@@ -196,9 +201,14 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
                 os._exit(0)  # at once: joining queue threads towards a dead reader can hang
             last_check = now
         busy = any(r.wants_epoch(now) for r in runs.values())
+        # A throttled run's next epoch may be due in less than the idle wait: wake for it,
+        # or every speed above 20 epochs/s would train at 20.
+        due = min((r.next_due for r in runs.values() if r.want == RUNNING and r.speed
+                   and not r.trainer.stopped), default=now + IDLE_WAIT)
         handled = False
         try:
-            message = commands.get_nowait() if busy else commands.get(timeout=0.05)
+            message = commands.get_nowait() if busy else commands.get(
+                timeout=min(IDLE_WAIT, max(0.0005, due - now)))
             while True:
                 if message[0] == "shutdown":
                     return

@@ -14,7 +14,8 @@ from regdemo.runner import QUEUED, RUNNING, STOPPED
 from regdemo.ui import compare, controls, explain, lesson_panel, panels, share, sweeps
 from regdemo.ui.state import get_runner, get_store, session_runs
 
-SPEEDS = ("max", 500, 200, 100, 50, 20, 10, 5)
+SPEEDS = (5, 10, 20, 50, 100, 200, 500, "max")
+DEFAULT_SPEED = 50  # the default scenario's 400 epochs take 8 s: time to turn a knob mid-run
 
 
 # ----------------------------------------------------------------- state changes
@@ -131,7 +132,7 @@ def _new_run(config: Config):
 
 
 def _speed():
-    value = st.session_state.get("w_speed", "max")
+    value = st.session_state.get("w_speed", DEFAULT_SPEED)
     return None if value == "max" else float(value)
 
 
@@ -276,6 +277,7 @@ def main() -> None:
                              on_change=_on_branch_change, required=True,
                              help="Which branch the ⚡ knobs below act on.")
     if "speed" not in hide:
+        st.session_state.setdefault("w_speed", DEFAULT_SPEED)
         sb.select_slider("Speed (epochs/s)", SPEEDS, key="w_speed",
                          help="Slow the run down so a class can follow it; 'max' trains as "
                               "fast as the server allows.")

@@ -25,6 +25,11 @@ def get_store() -> RunStore:
     return store
 
 
+# Runs training at once per worker process (more are queued): a default run at the default
+# speed takes a few percent of a core, so a class of 30 trains at once on two cores.
+RUNS_PER_WORKER = 20
+
+
 @st.cache_resource
 def get_runner() -> ProcessRunner | ThreadRunner:
     """One runner for the whole server; backend and limits come from the environment.
@@ -32,8 +37,9 @@ def get_runner() -> ProcessRunner | ThreadRunner:
     REGDEMO_BACKEND=process (default): worker processes train, the server only draws.
     REGDEMO_BACKEND=thread: training threads in this process (page tests, notebooks).
     """
+    workers = int(os.environ.get("REGDEMO_WORKERS", "0")) or os.cpu_count() or 1
     limits = dict(
-        max_concurrent=int(os.environ.get("REGDEMO_MAX_RUNS", "8")),
+        max_concurrent=int(os.environ.get("REGDEMO_MAX_RUNS", "0")) or RUNS_PER_WORKER * workers,
         max_run_seconds=float(os.environ.get("REGDEMO_MAX_RUN_SECONDS", "1800")),
         grace=float(os.environ.get("REGDEMO_GRACE_SECONDS", "45")),
         store=get_store(),
@@ -43,7 +49,6 @@ def get_runner() -> ProcessRunner | ThreadRunner:
     threading.Thread(target=preload, name="regdemo-preload", daemon=True).start()
     if os.environ.get("REGDEMO_BACKEND", "process") == "thread":
         return ThreadRunner(**limits)
-    workers = int(os.environ.get("REGDEMO_WORKERS", "0")) or None
     return ProcessRunner(workers=workers, **limits)
 
 
