@@ -155,9 +155,9 @@ def encode_views(snap) -> dict:
         out["hist"] = _histograms(snap.weights)
         # Per-unit strength of each layer's weights (the network diagram's edges).
         out["layers"] = [
-            np.round(np.nan_to_num(np.abs(np.asarray(w, dtype=np.float32)).reshape(
-                w.shape[0], -1)[:16, :16]), 3).tolist() for w in snap.weights.values()
-            if np.asarray(w).ndim == 2]
+            np.round(np.clip(np.nan_to_num(np.abs(np.asarray(w, dtype=np.float64)), posinf=1e6),
+                             0, 1e6)[:16, :16], 3).tolist()
+            for w in snap.weights.values() if np.ndim(w) == 2]
     if snap.feature_importance is not None:
         out["importance"] = _finite(np.asarray(snap.feature_importance, dtype=float).tolist())
     split = snap.split
@@ -220,6 +220,17 @@ def run_update(handle, have: Have | None) -> dict:
             cache.data = encode_data(snap.split)
         out["data"] = cache.data
     return out
+
+
+def strict(value):
+    """`value` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(v) for v in value]
+    return value
 
 
 def board_update(runner, run_ids, haves: list[Have | None]) -> list[dict | None]:

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from regdemo.config import Config
 from regdemo.presets import PRESETS
 from regdemo.ui.state import get_runner
+from tests.page_reading import board, event_labels, static_charts
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -56,15 +57,6 @@ def _wait_until_parked(at, timeout=30.0):
 
 def _query(at) -> dict[str, str]:
     return {k: v if isinstance(v, str) else v[-1] for k, v in at.query_params.items()}
-
-
-def _charts(at) -> dict[str, dict]:
-    """The page's live charts by key, as the Plotly figure dicts sent to the browser."""
-    out = {}
-    for element in at.get("component_instance"):
-        if element.proto.component_name.endswith("live_chart"):
-            out[element.key] = json.loads(json.loads(element.proto.json_args)["spec"])
-    return out
 
 
 def _values(array) -> list:
@@ -158,8 +150,9 @@ def test_train_runs_to_the_end_and_reports(app):
     app.button(key="btn_train").click().run()
     _wait_until_parked(app)
     assert not app.exception
-    epoch_metric = next(m for m in app.metric if m.label == "Epoch")
-    assert epoch_metric.value == "40 / 40"
+    run = board(app)["runs"][0]
+    assert (run["epoch"], run["epochs"], run["status"], run["busy"]) == (40, 40, "stopped", False)
+    assert run["rec"]["e"] == list(range(1, 41))
     assert any("Finished: reached 40 epochs" in m for m in _messages(app.info))
     assert len(_handle(app).snapshot().history) == 40
 
@@ -178,10 +171,9 @@ def test_step_then_live_change_records_an_event(app):
     app.button(key="btn_step").click().run()
     _wait_until_parked(app)
     assert handle.snapshot().epoch == 4  # same run: the live change did not reset it
-    loss = _charts(app)["loss_chart"]
-    assert _values(loss["data"][0]["x"]) == [1, 2, 3, 4]  # the training curve, every epoch
-    labels = [a["text"] for a in loss["layout"].get("annotations", [])]
-    assert "dropout 0 -> 0.5 @ epoch 3" in labels
+    run = board(app)["runs"][0]
+    assert run["rec"]["e"] == [1, 2, 3, 4]  # every epoch, for the curves
+    assert event_labels(run) == ["dropout 0 -> 0.5 @ epoch 3"]  # the chart's marker
 
 
 def test_structural_change_asks_for_a_new_run(app):
@@ -240,7 +232,9 @@ def test_train_and_live_change_on_the_process_backend(process_app):
     assert [r.epoch for r in snap.history] == list(range(1, 31))
     assert [e.label for e in snap.events] == ["dropout 0 -> 0.5 @ epoch 2"]
     assert snap.stop_reason == "finished: reached 30 epochs"
-    assert next(m for m in app.metric if m.label == "Epoch").value == "30 / 30"
+    run = board(app)["runs"][0]
+    assert (run["epoch"], run["status"]) == (30, "stopped")
+    assert event_labels(run) == ["dropout 0 -> 0.5 @ epoch 2"]
 
 
 def test_digits_preset_shows_augmented_and_misclassified_digits(app):
@@ -253,10 +247,13 @@ def test_digits_preset_shows_augmented_and_misclassified_digits(app):
     snap = _handle(app).snapshot()
     assert snap.augmented is not None and snap.mistakes is not None
     assert len(snap.mistakes[0]) > 0  # one epoch in, some digits are still wrong
-    charts = _charts(app)
-    live = {"loss_chart", "data_chart", "mistakes_chart", "weights_chart", "norm_chart"}
-    assert live <= set(charts) <= live | {"compare_chart"}  # the run may be saved already
-    assert "Misclassified" in charts["mistakes_chart"]["layout"]["title"]["text"]
+    run = board(app)["runs"][0]
+    assert run["data"]["kind"] == "image"
+    views = run["views"]
+    assert "as the net sees them" in views["strip"]["title"] and views["strip"]["n"] > 0
+    assert views["mistakes"]["n"] == len(snap.mistakes[0]) == len(views["mistakes"]["labels"])
+    assert all("→" in label for label in views["mistakes"]["labels"])
+    assert views["hist"]["layers"]  # the weights panel
 
 
 def _trace_names(figure: dict) -> list[str]:
@@ -281,12 +278,15 @@ def test_fork_trains_both_branches_and_a_knob_change_reaches_only_b(app):
     a_hist, b_hist = a.snapshot().history, b.snapshot().history
     assert [r.val_loss for r in a_hist[:5]] == [r.val_loss for r in b_hist[:5]]  # shared past
     assert a_hist[-1].val_loss != b_hist[-1].val_loss  # the change made them part
-    charts = _charts(app)
-    names = _trace_names(charts["loss_chart"])
-    assert {"A training", "A validation", "B training", "B validation"} <= set(names)
-    labels = [x["text"] for x in charts["loss_chart"]["layout"]["annotations"]]
-    assert "B: dropout 0 -> 0.5 @ epoch 5" in labels and "fork @ epoch 5" in labels
-    assert {"data_chart_A", "data_chart_B"} <= set(charts)
+    shown = board(app)
+    fork = shown["data"]["fork"]
+    assert fork["epoch"] == 5
+    run_a, run_b = shown["runs"]
+    assert (run_a["id"], run_b["id"]) == (a.id, b.id)
+    assert run_a["rec"]["e"][-1] == run_b["rec"]["e"][-1] == 6
+    assert event_labels(run_b, fork["events"]) == ["dropout 0 -> 0.5 @ epoch 5"]
+    assert event_labels(run_a) == []
+    assert run_a["data"]["kind"] == run_b["data"]["kind"] == "2d"  # both data views
     # Switching the knobs to A shows A's values again.
     app.segmented_control(key="w_branch").set_value("A").run()
     assert app.slider(key="w_dropout").value == 0.0
@@ -305,8 +305,9 @@ def test_an_unchanged_fork_retraces_its_original_exactly(app):
     b = get_runner().get(app.session_state["run_b"]).snapshot()
     assert [r.val_loss for r in a.history] == [r.val_loss for r in b.history]
     app.button(key="btn_unfork").click().run()
-    assert "run_b" not in app.session_state and "B training" not in _trace_names(
-        _charts(app)["loss_chart"])
+    shown = board(app)
+    assert "run_b" not in app.session_state
+    assert shown["runs"][1] is None and shown["data"]["fork"] is None
 
 
 def test_saved_runs_tab_overlays_the_runs_and_lists_what_differs(app):
@@ -323,7 +324,7 @@ def test_saved_runs_tab_overlays_the_runs_and_lists_what_differs(app):
     picked = app.multiselect(key="w_compare")
     assert len(picked.value) == 2  # the newest two, until the user picks
     assert picked.options[0].startswith("overfit l2=0.01")  # named by what was changed
-    compare = _charts(app)["compare_chart"]
+    compare = static_charts(app)["compare_chart"]
     assert len([n for n in _trace_names(compare) if n.endswith("validation")]) == 2
     differences = [d for d in app.dataframe if "l2" in list(d.value.index)]
     assert differences and sorted(differences[0].value.loc["l2"]) == ["0.0", "0.01"]
@@ -344,7 +345,7 @@ def test_sweep_tab_draws_the_validation_curve_with_the_best_value(app, monkeypat
         time.sleep(0.2)
     app.run()
     assert job.status == "done" and len(job.result.rows) == 5
-    chart = _charts(app)["sweep_chart"]
+    chart = static_charts(app)["sweep_chart"]
     assert len(_values(next(t for t in chart["data"] if t.get("name") == "validation")["x"])) == 5
     assert any(t.get("name", "").startswith("best l2 = ") for t in chart["data"])
     assert any("Lowest mean validation loss at" in m.value for m in app.markdown)
@@ -367,22 +368,3 @@ def test_a_link_with_very_few_epochs_still_draws_every_tab(app):
     assert not app.exception
     assert app.number_input(key="w_epochs").value == 3
     assert app.number_input(key="w_sweep_epochs").value == 10
-
-
-def test_live_redraws_slow_down_as_more_runs_train(monkeypatch):
-    """3 redraws a second up to 4 running runs, then slower, never below one per 2 s."""
-    from types import SimpleNamespace
-
-    from regdemo.runner import PAUSED, RUNNING
-    from regdemo.ui import page
-
-    def server_with(n_running, n_paused=3):
-        runs = [SimpleNamespace(status=RUNNING)] * n_running + \
-            [SimpleNamespace(status=PAUSED)] * n_paused
-        monkeypatch.setattr(page, "get_runner", lambda: SimpleNamespace(runs=lambda: runs))
-        return page.poll_seconds()
-
-    assert server_with(0) == server_with(4) == page.POLL_SECONDS
-    assert server_with(8) == pytest.approx(2 * page.POLL_SECONDS)
-    assert server_with(20) == pytest.approx(5 * page.POLL_SECONDS)
-    assert server_with(200) == page.MAX_POLL_SECONDS

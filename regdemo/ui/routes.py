@@ -45,7 +45,10 @@ def feed_reply(token: str, have: str) -> tuple[int, dict]:
 async def feed(request: Request) -> Response:
     status, body = feed_reply(request.query_params.get("t", ""),
                               request.query_params.get("h", ""))
-    text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    try:
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN the encoders did not expect: null it rather than fail
+        text = json.dumps(live_feed.strict(body), separators=(",", ":"), allow_nan=False)
     return Response(text, status_code=status, media_type="application/json",
                     headers={"Cache-Control": "no-store"})
 

@@ -7,11 +7,12 @@ import math
 
 import pytest
 
-from regdemo import plots
+from regdemo import live_feed
 from regdemo.config import Config
 from regdemo.engine import Trainer
 from regdemo.presets import PRESETS
 from regdemo.runner import STOPPED, ThreadRunner
+from tests.page_reading import board
 from tests.reliability.helpers import messages, until
 
 OVERFIT = PRESETS["overfit"].config
@@ -38,7 +39,7 @@ def _finite_history(history) -> bool:
 @pytest.mark.parametrize("name", list(DIVERGING))
 def test_a_diverging_run_stops_with_a_reason_and_a_finite_history(name):
     """Trainer: the run stops within a few epochs, says why and what to do, records no NaN
-    or inf, and the curves the page plots from it hold only finite numbers."""
+    or inf, and the curves the board plots from it hold only finite numbers."""
     trainer = Trainer(DIVERGING[name].replace(epochs=500))
     trainer.fit()
     assert trainer.diverged and trainer.epoch < 50
@@ -46,10 +47,9 @@ def test_a_diverging_run_stops_with_a_reason_and_a_finite_history(name):
     assert _finite_history(trainer.history)
     assert trainer.summary()["stop_reason"] == trainer.stop_reason
     assert trainer.step() is None and trainer.fit() == []  # stays stopped
-    for metric in ("loss", "score"):
-        figure = plots.loss_figure(trainer.history, metric=metric, log_y=True)
-        for trace in figure.data:
-            assert all(math.isfinite(float(y)) for y in trace.y)
+    columns = live_feed.encode_records(trainer.history)  # what the board plots
+    json.dumps(columns, allow_nan=False)
+    assert all(v is None or math.isfinite(v) for values in columns.values() for v in values)
     trainer.set_live(lr=0.001, epochs=1000)  # no live change lifts a divergence
     assert trainer.stopped and trainer.step() is None
 
@@ -71,24 +71,6 @@ def test_the_runner_reports_divergence_in_the_snapshot(backend, runner):
     assert other.wait(60) and other.snapshot().epoch == 20
     if backend == "thread":
         pool.stop_all()
-
-
-def _loss_chart(at) -> dict:
-    for element in at.get("component_instance"):
-        if element.proto.component_name.endswith("live_chart") and element.key == "loss_chart":
-            return json.loads(json.loads(element.proto.json_args)["spec"])
-    raise AssertionError("no loss chart on the page")
-
-
-def _ys(trace) -> list[float]:
-    import base64
-
-    import numpy as np
-
-    y = trace.get("y", [])
-    if isinstance(y, dict):
-        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
-    return [float("nan") if v is None else float(v) for v in y]
 
 
 PAGE_CASES = {
@@ -123,8 +105,10 @@ def test_the_page_shows_the_divergence_and_trains_again(make_page, settings):
         assert not at.exception, [e.proto.message for e in at.exception]
         errors = messages(at.error)
         assert any(_readable(e) for e in errors), errors
-        for trace in _loss_chart(at)["data"]:
-            assert all(math.isfinite(y) for y in _ys(trace)), trace.get("name")
+        shown = board(at)  # what the browser gets: strict JSON (no NaN), numbers or null
+        json.dumps(shown, allow_nan=False)
+        rec = shown["runs"][0]["rec"]
+        assert all(v is None or math.isfinite(v) for v in rec["tl"] + rec["vl"])
     at.select_slider(key="w_lr").set_value(0.01).run()
     at.number_input(key="w_epochs").set_value(20).run()
     at.button(key="btn_train").click().run()

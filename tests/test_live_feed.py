@@ -1,0 +1,241 @@
+"""The live board's feed: what a tick carries (only what is new), what it costs, its pace."""
+
+import base64
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from regdemo import live_feed
+from regdemo.config import Config
+from regdemo.engine import EpochRecord, Event
+from regdemo.runner import ThreadRunner
+from regdemo.ui import board_registry, routes
+from regdemo.ui.board_registry import REGISTRY, Pace
+
+TINY = Config(dataset="moons", n_train=16, n_val=16, hidden=(4,), epochs=100_000)
+
+
+@pytest.fixture
+def runner():
+    pool = ThreadRunner()
+    yield pool
+    pool.stop_all()
+
+
+def _train(runner, config: Config, epochs: int):
+    handle = runner.create(config)
+    handle.step(epochs)
+    assert handle.wait(120)
+    return handle
+
+
+def _reply_bytes(token: str, have: str) -> int:
+    status, body = routes.feed_reply(token, have)
+    assert status == 200
+    return len(json.dumps(body, separators=(",", ":")))
+
+
+# ----------------------------------------------------------------- what a have asks for
+def test_have_strings_parse_and_junk_means_nothing_held():
+    have = live_feed.parse_have("12.340.2.5;13.0.0.0")
+    assert have == [live_feed.Have(12, 340, 2, 5), live_feed.Have(13, 0, 0, 0)]
+    assert live_feed.parse_have("") == [None, None]
+    assert live_feed.parse_have("1.2.3;x.1.1.1;9") == [None, None]
+    assert live_feed.parse_have("-1.0.0.0;1.99999999999999999999.0.0") == [None, None]
+
+
+def test_a_new_board_gets_everything_once_then_only_what_is_new(runner):
+    handle = _train(runner, TINY.replace(epochs=30), 12)
+    first = live_feed.run_update(handle, None)
+    assert first["full"] and first["rec"]["e"] == list(range(1, 13))
+    assert first["data"]["kind"] == "2d" and len(first["data"]["train"]["x"]) == 16
+    assert "views" in first and "events" in first
+    held = live_feed.Have(handle.id, 12, len(first["events"]), first["vv"])
+    handle.set_live(dropout=0.5)
+    handle.step(3)
+    assert handle.wait(60)
+    later = live_feed.run_update(handle, held)
+    assert not later["full"] and later["rec"]["e"] == [13, 14, 15]
+    assert [label for _, label in later["events"]] == ["dropout 0 -> 0.5 @ epoch 12"]
+    assert "data" not in later  # the data never changes: sent once
+    # Nothing new: no records, and no events or views unless they changed.
+    held = live_feed.Have(handle.id, 15, 1, later["vv"])
+    idle = live_feed.run_update(handle, held)
+    assert idle["rec"]["e"] == [] and "events" not in idle and "views" not in idle
+
+
+def test_another_run_or_a_board_ahead_of_the_run_gets_a_full_reply(runner):
+    handle = _train(runner, TINY.replace(epochs=30), 5)
+    assert live_feed.run_update(handle, live_feed.Have(handle.id + 1, 3, 0, 0))["full"]
+    ahead = live_feed.run_update(handle, live_feed.Have(handle.id, 50, 0, 0))
+    assert ahead["full"] and ahead["rec"]["e"] == [1, 2, 3, 4, 5]
+
+
+def test_a_long_stretch_is_thinned_but_keeps_its_newest_epoch(runner):
+    handle = _train(runner, TINY, 1500)
+    columns = live_feed.run_update(handle, live_feed.Have(handle.id, 10, 0, 0))["rec"]
+    assert len(columns["e"]) == live_feed.MAX_DELTA and columns["e"][-1] == 1500
+    assert columns["e"][0] == 11 and columns["e"] == sorted(columns["e"])
+    assert set(columns) == {"e", "tl", "vl", "ts", "vs", "wn", "sp"}
+
+
+def test_nan_and_infinity_become_null_for_strict_json():
+    bad = EpochRecord(1, float("nan"), float("inf"), 0.5, 0.5, 1, 0, 1, 0, 0.1, 0.1)
+    columns = live_feed.encode_records([bad])
+    assert columns["tl"] == [None] and columns["vl"] == [None]
+    json.dumps(columns, allow_nan=False)
+    assert live_feed.strict({"a": [1.0, float("nan")], "b": (float("-inf"),)}) == {
+        "a": [1.0, None], "b": [None]}
+
+
+# ----------------------------------------------------------------- views and data
+def _pixels(block: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(block["pixels"]), dtype=np.uint8)
+
+
+def test_the_boundary_grid_ghosts_and_histograms_are_encoded():
+    trainer, snap = _trained(Config(dataset="moons", n_train=40, n_val=60, hidden=(16, 16),
+                                    augment="jitter", epochs=20), 5)
+    views = live_feed.encode_views(snap)
+    grid = views["grid"]
+    z = np.frombuffer(base64.b64decode(grid["z"]), dtype=np.uint8)
+    assert z.size == len(grid["x"]) * len(grid["y"]) == 100 * 100
+    expected = np.round(np.clip(snap.view["z"], 0, 1) * 255).reshape(-1)
+    assert np.abs(z.astype(int) - expected).max() <= 1
+    assert len(views["ghosts"]["x"]) == len(views["ghosts"]["c"]) > 0
+    hist = views["hist"]
+    assert [name for name, _ in hist["layers"]] == list(trainer.weights())
+    for (_, counts), w in zip(hist["layers"], trainer.weights().values()):
+        assert sum(counts) == w.size and len(counts) == live_feed.HIST_BINS
+    data = live_feed.encode_data(trainer.split)
+    assert len(data["train"]["x"]) == 40 and len(data["val"]["c"]) == 60
+    assert set(data["train"]["c"]) == {0, 1}
+
+
+def test_curve_features_and_digit_strips_are_encoded():
+    sine, snap = _trained(Config(dataset="sine", n_train=15, n_val=30, hidden=(16,),
+                                 epochs=20), 3)
+    curve = live_feed.encode_views(snap)["curve"]
+    assert len(curve["x"]) == len(curve["y"]) > 10
+    data = live_feed.encode_data(sine.split)
+    assert data["kind"] == "1d" and len(data["train"]["y"]) == 15 and data["train"]["c"] is None
+
+    sparse, snap = _trained(Config(dataset="sparse", n_train=50, n_val=60, hidden=(8,),
+                                   epochs=20), 2)
+    views = live_feed.encode_views(snap)
+    data = live_feed.encode_data(sparse.split)
+    assert len(views["importance"]) == len(data["features"]) == sparse.split.n_features
+    assert data["informative"] == list(sparse.split.informative)
+
+    digits, snap = _trained(Config(dataset="digits", n_train=50, n_val=50, hidden=(16,),
+                                   epochs=5), 1)
+    data = live_feed.encode_data(digits.split)
+    strip = data["strip"]
+    assert strip["n"] == live_feed.STRIP and strip["shape"] == [8, 8]
+    assert _pixels(strip).size == strip["n"] * 64 and len(strip["labels"]) == strip["n"]
+    views = live_feed.encode_views(snap)
+    mistakes = views["mistakes"]
+    assert _pixels(mistakes).size == mistakes["n"] * 64
+    assert all("→" in label for label in mistakes["labels"])
+
+
+def _trained(config: Config, epochs: int):
+    """(the trainer, its snapshot as the page sees it) after `epochs` epochs."""
+    pool = ThreadRunner()
+    try:
+        handle = _train(pool, config, epochs)
+        return handle.trainer, handle.snapshot()
+    finally:
+        pool.stop_all()
+
+
+# ----------------------------------------------------------------- the tick's cost
+def test_the_feed_builds_no_plotly_figure(runner, monkeypatch):
+    """A tick is numbers only: no plotly graph object is constructed on the feed's path."""
+    made = []
+    for name in ("Figure", "Scatter", "Heatmap", "Bar", "Contour"):
+        cls = getattr(go, name)
+        original = cls.__init__
+
+        def counting(self, *args, _original=original, _name=name, **kwargs):
+            made.append(_name)
+            _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", counting)
+    go.Figure()  # the counter works
+    assert made == ["Figure"]
+    made.clear()
+    handle = _train(runner, TINY.replace(epochs=200, augment="jitter"), 50)
+    token = REGISTRY.new_token()
+    REGISTRY.publish(token, runner, (handle.id, None))
+    for have in ("", f"{handle.id}.10.0.0", f"{handle.id}.49.0.1"):
+        assert routes.feed_reply(token, have)[0] == 200
+    assert made == []
+
+
+def test_one_new_epoch_costs_the_same_bytes_at_epoch_100_and_at_20000(runner):
+    """The reply for one new epoch does not grow with the run's length."""
+    handle = _train(runner, TINY, 100)
+    token = REGISTRY.new_token()
+    REGISTRY.publish(token, runner, (handle.id, None))
+    full = routes.feed_reply(token, "")[1]["runs"][0]
+    vv, events = full["vv"], len(full["events"])
+    early = _reply_bytes(token, f"{handle.id}.99.{events}.{vv}")
+    handle.step(19_900)
+    assert handle.wait(300)
+    vv = routes.feed_reply(token, "")[1]["runs"][0]["vv"]
+    late = _reply_bytes(token, f"{handle.id}.19999.{events}.{vv}")
+    assert late < 1000 and late <= early + 40, (early, late)
+    everything = _reply_bytes(token, "")
+    assert everything > 20 * late  # a new board does get the (thinned) history
+
+
+# ----------------------------------------------------------------- tokens and pace
+def test_an_unknown_or_oversized_token_is_refused(runner):
+    assert routes.feed_reply("no-such-board", "")[0] == 404
+    assert routes.feed_reply("x" * 10_000, "")[0] == 404
+    token = REGISTRY.new_token()
+    REGISTRY.publish(token, runner, (None, None))
+    status, body = routes.feed_reply(token, "garbage;" * 1000)
+    assert status == 200 and body["runs"] == [None, None]
+    REGISTRY.drop(token)
+    assert routes.feed_reply(token, "")[0] == 404
+
+
+def test_a_forgotten_run_disappears_from_its_board(runner):
+    handle = _train(runner, TINY.replace(epochs=10), 2)
+    token = REGISTRY.new_token()
+    REGISTRY.publish(token, runner, (handle.id, None))
+    assert routes.feed_reply(token, "")[1]["runs"][0]["id"] == handle.id
+    runner.forget(handle.id)
+    assert routes.feed_reply(token, "")[1]["runs"] == [None, None]
+
+
+def test_the_pace_slows_down_only_when_the_boards_would_take_too_much(monkeypatch):
+    pace = Pace()
+    assert pace.record("a", 0.001) == board_registry.MIN_INTERVAL  # one cheap board
+    for i in range(30):
+        interval = pace.record(f"board{i}", 0.001)
+    # 30 boards at 1 ms: 30 ms a round, 4 rounds a second, within the budget.
+    assert interval == board_registry.MIN_INTERVAL
+    for i in range(60):
+        interval = pace.record(f"board{i}", 0.001)
+    assert interval == pytest.approx(61 * 0.001 / board_registry.FEED_BUDGET)  # with "a"
+    slow = Pace()
+    for _ in range(200):
+        for i in range(60):
+            interval = slow.record(f"board{i}", 0.01)
+    wanted = 60 * 0.01 / board_registry.FEED_BUDGET
+    assert interval == pytest.approx(min(board_registry.MAX_INTERVAL, wanted), rel=0.05)
+    assert interval > board_registry.MIN_INTERVAL
+
+
+def test_the_feed_reports_events_the_page_marks(runner):
+    handle = _train(runner, TINY.replace(epochs=40), 3)
+    handle.set_live(l2=0.01)
+    handle.step(2)
+    assert handle.wait(60)
+    run = live_feed.run_update(handle, None)
+    assert run["events"] == [[3, str(Event(3, "l2", 0.0, 0.01).label)]]
