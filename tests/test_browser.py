@@ -9,7 +9,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from regdemo.ui.live_chart import read_chart, read_charts
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,13 +37,12 @@ def test_engine_modules_import_no_ui_library(module):
 
 
 def test_only_plots_imports_plotly_and_only_ui_imports_streamlit():
-    """plotly in plots.py (figures) and ui/live_chart.py (serves its JS bundle) only;
-    streamlit only under regdemo/ui/."""
+    """plotly in plots.py (the static figures) only; streamlit only under regdemo/ui/."""
     for path in PACKAGE.rglob("*.py"):
         found = _imports(path)
         rel = path.relative_to(PACKAGE).as_posix()
         if "plotly" in found:
-            assert rel in ("plots.py", "ui/live_chart.py"), rel
+            assert rel == "plots.py", rel
         if "streamlit" in found:
             assert rel.startswith("ui/"), rel
 

@@ -1,7 +1,6 @@
 """Page logic through Streamlit's AppTest: presets, controls -> Config, links, errors, runs."""
 
 import base64
-import json
 import re
 import time
 from pathlib import Path

@@ -69,7 +69,7 @@ def saved_runs_tab(store: RunStore) -> None:
         "Runs to compare", list(by_id), key="w_compare", max_selections=MAX_COMPARED,
         on_change=lambda: st.session_state.update(compare_picked=True),
         format_func=lambda i: run_label(by_id[i]),
-        help="Newest first. Each run gets one color: training dashed, validation solid.")
+        help="Newest first. Each run gets one color: training solid, validation dashed.")
     chosen = [by_id[i] for i in chosen_ids]
     if chosen:
         _overlay(store, chosen)
@@ -94,7 +94,7 @@ def _overlay(store: RunStore, chosen: list[RunInfo]) -> None:
         [(html.escape(run_label(s.info)), s.history, s.events) for s in saved],
         metric=metric or "loss", log_y=log_y, score_name="score",
         title=f"Saved runs: {'loss' if metric != 'score' else 'score'}, "
-              "training (dashed) vs validation (solid)")
+              "training (solid) vs validation (dashed)")
     fig.update_layout(height=420)
     fig.update_layout(uirevision=f"{[s.id for s in saved]}-{metric}-{log_y}")
     static_chart(fig, "compare_chart")
