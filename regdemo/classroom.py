@@ -23,7 +23,10 @@ from regdemo.config import Config
 PAGE_PARTS = ("preset", "lesson", "speed", "fork", "tabs")
 CONTROL_NAMES = tuple(f.name for f in dataclasses.fields(Config))
 HIDEABLE = CONTROL_NAMES + PAGE_PARTS
-FLAGS = ("lesson", "hide", "lock", "projector", "ab")
+FLAGS = ("lesson", "hide", "lock", "projector", "ab", "speed")
+# The pace of a run in epochs per second ("max": as fast as the server allows).
+SPEEDS = (5, 10, 20, 50, 100, 200, 500, "max")
+DEFAULT_SPEED = 50  # the default scenario's 400 epochs take 8 s: time to turn a knob mid-run
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _MAX_NAMES = 64  # more names than there are controls is garbage
 
@@ -37,6 +40,7 @@ class Classroom:
     lock: frozenset[str] = frozenset()  # controls shown but not changeable
     projector: bool = False  # large type, thick lines, fewer panels
     ab: bool = False  # open two runs side by side: without and with the preset's regularizer
+    speed: int | str = DEFAULT_SPEED  # one of SPEEDS
 
     def to_query(self) -> dict[str, str]:
         """The flags as URL parameters (only those that are set)."""
@@ -51,6 +55,8 @@ class Classroom:
             out["projector"] = "1"
         if self.ab:
             out["ab"] = "1"
+        if self.speed != DEFAULT_SPEED:
+            out["speed"] = str(self.speed)
         return out
 
 
@@ -96,7 +102,17 @@ def from_query(query: Mapping[str, Any], lessons: Mapping[str, Any]) -> tuple[Cl
     lock = _names(query.get("lock", ""), CONTROL_NAMES, "lock", problems) - hide
     projector = _flag(query.get("projector", "0"), "projector", problems)
     ab = _flag(query.get("ab", "0"), "ab", problems)
-    return Classroom(lesson, hide, lock, projector, ab), problems
+    speed = _speed(query.get("speed", str(DEFAULT_SPEED)), problems)
+    return Classroom(lesson, hide, lock, projector, ab, speed), problems
+
+
+def _speed(raw: Any, problems: list[str]) -> int | str:
+    text = _last(raw).strip().lower()
+    for value in SPEEDS:
+        if text == str(value):
+            return value
+    problems.append(f"'speed' must be one of {', '.join(map(str, SPEEDS))}; got {text[:30]!r}.")
+    return DEFAULT_SPEED
 
 
 def link(base_url: str, preset: str, config: Config, classroom: Classroom) -> str:

@@ -11,7 +11,8 @@ from regdemo.config import Config
 from regdemo.lessons import LESSONS
 from regdemo.presets import PRESETS
 from regdemo.ui.state import get_runner
-from tests.test_page import _charts, _fresh_page, _handle, _query, _wait_until_parked
+from tests.page_reading import board
+from tests.test_page import _fresh_page, _handle, _query, _wait_until_parked
 
 
 @pytest.fixture
@@ -80,19 +81,33 @@ def test_hidden_controls_are_absent_and_locked_ones_disabled(app):
     assert _query(app)["lock"] == "dataset,l2"
 
 
-def test_projector_mode_from_the_link_enlarges_the_charts(app):
+def test_projector_mode_from_the_link_reaches_the_board(app):
+    """The link's projector flag turns the toggle on and tells the board (which draws large
+    type, thick lines and fewer panels: checked in the browser tests); off again, it is off."""
     _open(app, projector="1")
     assert app.sidebar.toggle(key="w_projector").value
     app.sidebar.button(key="btn_step").click().run()
     _wait_until_parked(app)
-    loss = _charts(app)["loss_chart"]
-    assert loss["layout"]["font"]["size"] >= 20
-    assert all(t["line"]["width"] >= 5 for t in loss["data"] if t.get("mode") == "lines")
-    assert "weights_chart" not in _charts(app)  # fewer panels
+    assert board(app)["data"]["projector"] is True
     app.sidebar.toggle(key="w_projector").set_value(False).run()
-    assert "weights_chart" in _charts(app)
-    assert "font" not in _charts(app)["loss_chart"]["layout"] or \
-        _charts(app)["loss_chart"]["layout"]["font"].get("size", 13) < 20
+    assert board(app)["data"]["projector"] is False
+    assert _query(app).get("projector") is None
+
+
+def test_a_speed_link_sets_the_pace_and_a_bad_one_warns(app):
+    _open(app, speed="max")
+    assert app.select_slider(key="w_speed").value == "max"
+    assert _query(app)["speed"] == "max"
+    app.select_slider(key="w_speed").set_value(10).run()
+    assert _query(app)["speed"] == "10"
+    app.select_slider(key="w_speed").set_value(50).run()
+    assert "speed" not in _query(app)  # the default is not written
+
+
+def test_a_bad_speed_in_a_link_is_named_and_the_default_used(app):
+    _open(app, speed="warp")
+    assert any("'speed' must be one of" in w.value for w in app.warning)
+    assert app.select_slider(key="w_speed").value == 50
 
 
 def test_an_ab_link_opens_baseline_and_regularized_side_by_side(app):
@@ -103,7 +118,10 @@ def test_an_ab_link_opens_baseline_and_regularized_side_by_side(app):
     app.sidebar.button(key="btn_step").click().run()
     assert a.wait(30) and b.wait(30)
     app.run()
-    assert "**Branch B** (B: dropout = 0.5)" in " ".join(m.value for m in app.markdown)
+    shown = board(app)
+    assert shown["data"]["fork"]["label"] == "B: dropout = 0.5"  # the board's branch line
+    assert [run["id"] for run in shown["runs"]] == [a.id, b.id]
+    assert shown["runs"][0]["epoch"] == shown["runs"][1]["epoch"] == 1
 
 
 def test_a_lesson_link_shows_the_step_and_does_it_for_me(app):

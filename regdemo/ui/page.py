@@ -14,8 +14,6 @@ from regdemo.runner import QUEUED, RUNNING, STOPPED
 from regdemo.ui import compare, controls, explain, lesson_panel, panels, share, sweeps
 from regdemo.ui.state import get_runner, get_store, session_runs
 
-SPEEDS = (5, 10, 20, 50, 100, 200, 500, "max")
-DEFAULT_SPEED = 50  # the default scenario's 400 epochs take 8 s: time to turn a knob mid-run
 
 
 # ----------------------------------------------------------------- state changes
@@ -47,6 +45,9 @@ def _init_from_url() -> None:
     room, room_problems = classroom.from_query(query, LESSONS)
     st.session_state["classroom"] = room
     st.session_state["w_projector"] = room.projector
+    # Kept apart from the slider's state too: a link may hide the slider, and Streamlit
+    # drops the state of widgets it does not draw.
+    st.session_state["w_speed"] = st.session_state["speed"] = room.speed
     lesson_panel.start(room.lesson)
     base = LESSONS[room.lesson].config if room.lesson else PRESETS[name].config
     config, problems = Config.from_query(query, base=base)
@@ -131,8 +132,15 @@ def _new_run(config: Config):
     return handle
 
 
-def _speed():
-    value = st.session_state.get("w_speed", DEFAULT_SPEED)
+def _speed_setting() -> int | str:
+    """The pace picked on the slider (or set by the link when the slider is hidden)."""
+    return st.session_state.get("w_speed", st.session_state.get("speed",
+                                                                classroom.DEFAULT_SPEED))
+
+
+def _speed() -> float | None:
+    """Epochs per second for the runner; None for max."""
+    value = _speed_setting()
     return None if value == "max" else float(value)
 
 
@@ -277,8 +285,9 @@ def main() -> None:
                              on_change=_on_branch_change, required=True,
                              help="Which branch the ⚡ knobs below act on.")
     if "speed" not in hide:
-        st.session_state.setdefault("w_speed", DEFAULT_SPEED)
-        sb.select_slider("Speed (epochs/s)", SPEEDS, key="w_speed",
+        st.session_state.setdefault("w_speed", st.session_state.get("speed",
+                                                                    classroom.DEFAULT_SPEED))
+        sb.select_slider("Speed (epochs/s)", classroom.SPEEDS, key="w_speed",
                          help="Slow the run down so a class can follow it; 'max' trains as "
                               "fast as the server allows.")
     handle = _handle()
@@ -297,7 +306,8 @@ def main() -> None:
     sb.toggle("Projector mode", key="w_projector",
               help="Large type, thick lines, strong contrast and fewer panels, for the back "
                    "of a lecture hall.")
-    now = classroom.Classroom(lesson.key if lesson else None, hide, lock, projector)
+    now = classroom.Classroom(lesson.key if lesson else None, hide, lock, projector,
+                              speed=_speed_setting())
     share.share_panel(st.session_state["preset"], config, now)
 
     st.query_params.from_dict({"preset": st.session_state["preset"], **config.to_query(),
