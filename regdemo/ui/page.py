@@ -15,7 +15,6 @@ from regdemo.ui import compare, controls, explain, lesson_panel, panels, share, 
 from regdemo.ui.state import get_runner, get_store, session_runs
 
 
-
 # ----------------------------------------------------------------- state changes
 def _load_preset(name: str) -> None:
     st.session_state["preset"] = name
