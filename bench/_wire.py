@@ -75,8 +75,7 @@ class Http:
                 size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
                 body += await self.reader.readexactly(size + 2)
                 del body[-2:]
-                if size == 0:
-                    await self.reader.readuntil(b"\r\n") if False else None
+                if size == 0:  # no trailers: the last chunk's CRLF ended the body
                     break
             body = bytes(body)
         else:
@@ -211,8 +210,8 @@ class Board:
             start += 1
         fresh = len(epochs) - start
         run.records += fresh
-        if run.records and epochs:
-            run.have = max(run.have, epochs[-1]) if fresh else run.have
+        if fresh:
+            run.have = epochs[-1]
         run.status, run.busy, run.epochs, run.epoch = u["status"], u["busy"], u["epochs"], u["epoch"]
         if "events" in u:
             run.events = len(u["events"])

@@ -85,8 +85,30 @@ RECORDER = r"""(() => {
     };
   }
   const R = window.__rd = {mount: null, drawn: null, ready: null, clicks: [], keys: [],
-                           xs: [], notes: [], long: [], sync: null, target, resumed: !!resume};
+                           xs: [], notes: [], long: [], sync: null, syncN: null, target,
+                           resumed: !!resume, plotly: null, feed: [], boards: 0,
+                           lossDivs: 0, anyFirst: null};
   const now = () => performance.now();
+  // When Plotly's bundle has run (it assigns window.Plotly as it ends).
+  let plotly;
+  Object.defineProperty(window, 'Plotly', {configurable: true, enumerable: true,
+    get: () => plotly, set: (v) => { plotly = v; if (R.plotly === null) R.plotly = now(); }});
+  // The board's polls: [sent, answered, epochs in run A's reply (-1: no run), A's status].
+  const nativeFetch = window.fetch;
+  window.fetch = function (input, init) {
+    const url = String((input && input.url) || input);
+    const reply = nativeFetch.call(this, input, init);
+    if (!url.includes('/regdemo/feed')) return reply;
+    const sent = now();
+    return reply.then((r) => {
+      const got = now();
+      r.clone().json().then((b) => {
+        const a = b && b.runs && b.runs[0];
+        R.feed.push([sent, got, a && a.rec ? a.rec.e.length : -1, a ? a.status : null]);
+      }).catch(() => {});
+      return r;
+    });
+  };
   try {
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) R.long.push([e.startTime, e.duration]);
@@ -101,10 +123,20 @@ RECORDER = r"""(() => {
     if (t && t.getAttribute && (t.type === 'range' || t.getAttribute('role') === 'slider'))
       R.keys.push([now(), e.key, t.getAttribute('aria-label')]);
   }, true);
-  let renders = null, lastX, notes = '';
+  // The top board's loss chart (a rerun can add a board below it: see `boards`).
+  let div = null, renders = null, lastX, notes = '';
   const look = () => {
     const t = now();
-    const loss = document.querySelector('.rd-board [data-chart="loss"]');
+    const boards = document.querySelectorAll('.rd-board');
+    R.boards = Math.max(R.boards, boards.length);
+    if (R.anyFirst === null) {
+      for (const b of boards) {
+        const d = b.querySelector('[data-chart="loss"]');
+        const tr = d && d.data && d.data[0];
+        if (tr && tr.x && tr.x.length) { R.anyFirst = t; break; }
+      }
+    }
+    const loss = boards.length ? boards[0].querySelector('[data-chart="loss"]') : null;
     if (!loss) return;
     if (R.mount === null) R.mount = t;
     if (R.drawn === null && loss._fullLayout) R.drawn = t;
@@ -116,6 +148,7 @@ RECORDER = r"""(() => {
         R.ready = t; R.readyCharts = charts.map((d) => d.dataset.chart);
       }
     }
+    if (loss !== div) { div = loss; renders = null; R.lossDivs++; }
     if (loss.dataset.renders === renders) return;
     renders = loss.dataset.renders;
     const tr = loss.data && loss.data[0];
@@ -125,7 +158,7 @@ RECORDER = r"""(() => {
     const text = ((loss.layout && loss.layout.annotations) || []).map((a) => a.text).join('\n');
     if (text !== notes) { R.notes.push([t, text]); notes = text; }
     if (target && R.sync === null && n >= target.n && +tr.x[0] <= target.first
-        && x >= target.last) R.sync = t;
+        && x >= target.last) { R.sync = t; R.syncN = n; }
   };
   const start = () => {
     new MutationObserver(look).observe(document.documentElement, {
@@ -292,10 +325,15 @@ def reload_resumed(pg: Page, max_delta: int) -> dict:
     try:
         rd = pg.wait_rd(lambda r: r["target"] is not None and r["sync"] is not None, 30)
     except TimeoutError:
-        return {"nav": float("inf"), "mounted": float("inf"), "before": before["n"],
-                "after": (pg.page.evaluate(LOSS_NOW) or {}).get("n")}
+        inf = float("inf")
+        return {"nav": inf, "mounted": inf, "before": before["n"], "after": None,
+                "steps": (inf, inf, inf, inf)}
+    full = next((got for _, got, n, _ in rd["feed"] if n > 0), rd["sync"])
+    plotly = rd["plotly"] if rd["plotly"] is not None else rd["mount"]
+    steps = (rd["mount"], plotly - rd["mount"], full - rd["mount"],
+             rd["sync"] - max(full, plotly))
     return {"nav": rd["sync"] / 1000, "mounted": (rd["sync"] - rd["mount"]) / 1000,
-            "before": before["n"], "after": pg.page.evaluate(LOSS_NOW)["n"]}
+            "before": before["n"], "after": rd["syncN"], "steps": [v / 1000 for v in steps]}
 
 
 def plain_reload(pg: Page) -> str:
@@ -334,6 +372,9 @@ def one_try(browser, url: str, speed: str, console: collections.Counter,
         rd = pg.wait_rd(lambda r: r["clicks"] and any(n > 0 for _, _, n in r["xs"]), 120)
         click = rd["clicks"][-1]
         first = first_after([e for e in rd["xs"] if e[2] > 0], click)
+        fed = next((f for f in rd["feed"] if f[0] >= click and f[2] > 0), None)
+        first_any = (rd["anyFirst"] - click) / 1000  # on whichever board drew it first
+        fed = (fed[1] - click) / 1000 if fed else float("nan")  # a reply carried epochs
         # (b) and (e): keep training until LONGTASK_WINDOW after the click, and 2 s of redraws.
         end = max(click + LONGTASK_WINDOW * 1000, first[0] + 2000)
         time.sleep(max(0.0, (end - page.evaluate("performance.now()")) / 1000) + 0.05)
@@ -359,15 +400,17 @@ def one_try(browser, url: str, speed: str, console: collections.Counter,
         # (d) reload, the session kept.
         if pg.session_id is None:
             raise RuntimeError("no Streamlit session id seen on the page's websocket")
+        boards = pg.rd("boards")
         reload = reload_resumed(pg, MAX_DELTA)
         plain = plain_reload(pg) if check_plain_reload else None
     finally:
         pg.close()
-    return {"first": (first[0] - click) / 1000,
+    return {"first": (first[0] - click) / 1000, "first_any": first_any, "fed": fed,
+            "boards": boards,
             "refresh": statistics.median(gaps) if gaps else float("inf"), "gaps": gaps,
             "marker": (marked - key) / 1000, "label": label,
             "nav_sync": reload["nav"], "mount_sync": reload["mounted"],
-            "points": (reload["before"], reload["after"]),
+            "points": (reload["before"], reload["after"]), "reload_steps": reload["steps"],
             "long_ms": sum(longs), "long_n": len(longs), "long_max": max(longs, default=0.0),
             "plain": plain}
 
@@ -444,9 +487,19 @@ def main(argv=None) -> int:
         print(f"| (e) long tasks in the {LONGTASK_WINDOW:.0f} s after the click: {name} "
               f"| {med:.0f} | {p95:.0f} | - | - |")
     counts = [r["points"] for r in results]
+    step = lambda key, i: statistics.median(r[key][i] for r in results)  # noqa: E731
+    med = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
+    print(f"(a) medians: click -> a feed reply with epochs {med('fed'):.3f} s; -> a point on "
+          f"any board's loss chart {med('first_any'):.3f} s; on the top board's "
+          f"{med('first'):.3f} s (measured above)")
+    print(f"boards on the page by the end of each try (1 expected): "
+          f"{', '.join(str(r['boards']) for r in results)}")
+    print(f"(d) medians: navigation -> board mounted {step('reload_steps', 0):.3f} s; mounted ->"
+          f" Plotly's bundle ran {step('reload_steps', 1):.3f} s; mounted -> full reply "
+          f"{step('reload_steps', 2):.3f} s; both -> resynced {step('reload_steps', 3):.3f} s")
     per_try = ", ".join(f"{r['refresh']:.2f}" for r in results)
     print(f"refresh: {len(pooled)} intervals pooled over the tries (per-try medians {per_try})")
-    print(f"reload: loss chart points before -> after resync: "
+    print(f"reload: loss chart points before -> at resync: "
           f"{', '.join(f'{a}->{b}' for a, b in counts)}")
     print(f"marker labels: {', '.join(sorted({r['label'] for r in results}))}")
     print(f"plain reload (one more try, no session id kept): {plain}")

@@ -1,29 +1,46 @@
-"""Concurrent sessions: aggregate epochs/s, fairness, poll latency and memory per session.
+"""Concurrent sessions on the live board's feed: shown-epoch pace, throughput, feed cost, memory.
 
-For each N, one fresh `streamlit run app.py` server (REGDEMO_MAX_RUNS=40: nobody queued)
-and N sessions training `?preset=overfit&epochs=100000`. The first --pages sessions are real
-pages in headless Chromium; the others are "wire" sessions: this script speaks Streamlit's
-websocket protocol like the page does (same query, the same widget states copied from a real
-page, Train clicked by its trigger, a fragment rerun every `auto_rerun` interval) but draws
-nothing, so 20 sessions fit on two cores beside the server. To the server they are ordinary
-sessions (same requests, same script runs); they declare no cached messages, so they get a
-full delta where a page may get a reference: if anything, a little more work for the server.
-(One headless page redrawing its Plotly charts in software takes ~0.6 of a core here: with
-more pages the benchmark would measure Chromium, not the server.)
+Every row starts a fresh `streamlit run app.py` (uvicorn serving the page and the board's feed
+route, process backend: one training worker per core) and drives it like a class would:
 
-Measured over --seconds once every session trains: epochs/s trained per run from the server's
-run store (slope of the highest epoch saved over its save time, read once a second from the
-SQLite file), epochs/s shown = growth of each
-session's "Epoch N / 100000" metric as its websocket delivered it, poll round trip = fragment
-rerun request sent -> the first completed run that started after it (`script_finished`; a run
-cut short by the next request answers nobody), all per session from its websocket frames.
-Real pages also give the chart redraw interval (`data-renders` of the loss chart).
-RSS = server + its worker processes (VmRSS). CPU is counted per group (server, workers,
-clients = Chromium + this script); epochs per worker CPU-second shows scaling apart from what
-other programs on the machine take.
-Goals: total epochs/s at N=20 >= 80% of N=2, poll p95 <= 250 ms, <= 40 MB per extra session.
+- N sessions (default --sessions 2,30,60) train `?preset=overfit&epochs=100000` at speed
+  "max" (REGDEMO_MAX_RUNS raised so nobody queues; nothing finishes). The first --pages
+  sessions are real pages in headless Chromium; the rest are "wire" sessions
+  (bench/_wire.py): Streamlit's websocket spoken like a page (the same query, the widget
+  states copied from a real page's Train click, Train clicked by its trigger), and the live
+  board's feed polled exactly as board.js does it (one poll at a time, the `next` the server
+  asks for, at least 1 s while idle, the same have string and per-slot state, a poll at once
+  when a script run hands the board new data, a status trigger when a run's state moves
+  on). They draw nothing: dozens fit beside the server. Once every session shows an epoch,
+  a --seconds window measures
+  (1) shown epoch advances: per session, the intervals between increases of the epoch it
+      shows (wire: slot A's `epoch` in each reply; page: the board's "Epoch" metric, sampled
+      every 50 ms in the page), the window's edges closing the first and last interval; p95
+      over all sessions and the window (goal <= 2 s);
+  (2) epochs/s trained: per run, the growth of that shown epoch between the window's first
+      and last sample; the sum (goal: >= 80% of the N=2 figure) and min / max (fairness);
+  (3) server CPU per poll: utime+stime of the streamlit process alone (not its workers) over
+      the window / feed polls answered in it (wire replies + the pages' feed responses);
+      goal <= 3 ms; with polls/s and the median `next` the server asked for;
+  (4) RSS of server + workers; MB per extra session against the smallest N (goal <= 40).
+- "long run": one wire session alone; its run trains at max until epoch >= --long-epoch,
+  then at 5 epochs/s (about one new epoch per poll); a window measures server CPU per poll
+  and the reply size of a poll that brings one new epoch. Then the same for a fresh run near
+  epoch 100 (it trains at 10 epochs/s up to 60, then at 5). Goal: the same within noise.
+- "class": the shipped defaults (no REGDEMO_MAX_RUNS, no speed change: the page without a
+  query, default scenario, 50 epochs/s). One page trains once and resets (workers warm), then
+  --class-sessions sessions press Train within 2 s; reports how many train and whether any
+  run was ever "queued" (slot status), and each run's epochs/s from its first shown epoch to
+  its last (goal >= 30 each).
 
-    python bench/sessions.py [--sessions 1,2,5,10,20] [--seconds 12] [--pages 1]
+CPU is also given per group (server process, its workers, the clients = Chromium and this
+script) in cores over the window; the load average is printed with the results, since client
+and server share the machine. A real page's board is also counted (`.rd-board` elements):
+more than one per page means the page polls more than once per tick.
+
+    python bench/sessions.py [--sessions 2,30,60] [--pages 2] [--seconds 12]
+                             [--long-epoch 50000] [--class-sessions 30] [--skip long,class]
+    python bench/sessions.py --quick      # N=2,10, 8 s windows, a shorter long run
 """
 
 from __future__ import annotations
@@ -32,59 +49,72 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import math
 import os
+import random
+import re
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
-import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.browser import FLAGS  # noqa: E402
-from regdemo.ui.live_chart import read_chart  # noqa: E402
+from bench._wire import Http, WireSession  # noqa: E402
+
+try:  # the browser benchmark's Chromium flags, if that module imports here
+    from bench.browser import FLAGS  # noqa: E402
+except Exception:  # noqa: BLE001 - a copy of them
+    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 QUERY = "preset=overfit&epochs=100000"
-SMALL = 8192  # frames kept for analysis: control messages and metrics, not the figures
-# Before the page's own scripts: note the websocket frames (with performance.now() in s).
-RECORDER = """(() => {
+FEED = "/regdemo/feed"
+PAGE_READY = "to start. Change the live knobs"
+# In the page (top frame): the board's "Epoch" metric and its status (the cell's title),
+# noted with performance.now() whenever either changes; and the websocket frames it sends.
+WATCH = """(() => {
   if (window.top !== window) return;
-  window.__frames = []; window.__rec = false;
-  const keep = (dir, d) => {
-    if (!window.__rec) return;
-    const b = d instanceof ArrayBuffer ? new Uint8Array(d)
-      : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
-    if (b && b.length <= SMALL) window.__frames.push([dir, performance.now() / 1000, b.slice()]);
-  };
+  const ep = window.__ep = {samples: [], last: null, state: null};
+  setInterval(() => {
+    const cell = document.querySelector('[data-metric="Epoch"]');
+    const value = cell && cell.querySelector('.rd-value');
+    const shown = value ? parseInt(value.textContent) : NaN;
+    const epoch = Number.isNaN(shown) ? -1 : shown;  // -1: no run shown ("–")
+    const state = (cell && cell.title) || '';
+    if (epoch !== ep.last || state !== ep.state) {
+      ep.last = epoch; ep.state = state;
+      ep.samples.push([performance.now() / 1000, epoch, state]);
+    }
+  }, 50);
+  window.__out = []; window.__rec = false;
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
-    constructor(...a) { super(...a); this.addEventListener('message', (e) => keep('in', e.data)); }
-    send(d) { keep('out', d); super.send(d); }
+    send(d) {
+      if (window.__rec && (d instanceof ArrayBuffer || ArrayBuffer.isView(d))) {
+        const b = d instanceof ArrayBuffer ? new Uint8Array(d)
+          : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+        window.__out.push(Array.from(b, (c) => String.fromCharCode(c)).join(''));
+      }
+      super.send(d);
+    }
   };
-})();""".replace("SMALL", str(SMALL))
-# In a chart's frame: note each redraw (the `data-renders` counter of live_chart/index.html).
-WATCH_REDRAWS = """() => { window.__renders = [];
-  if (window.__watching) return;
-  window.__watching = true;
-  new MutationObserver(() => window.__renders.push(performance.now() / 1000)).observe(
-    document.getElementById('chart'), {attributes: true, attributeFilter: ['data-renders']}); }"""
-TAKE_FRAMES = """() => { const f = window.__frames; window.__frames = []; window.__rec = false;
-  return f.map(([d, t, b]) => [d, t, btoa(String.fromCharCode(...b))]); }"""
-EPOCH_JS = """() => { const v = [...document.querySelectorAll('[data-testid="stMetricValue"]')]
-  .map((e) => e.innerText).find((t) => / \\/ /.test(t)); return v ? parseInt(v) : 0; }"""
+})();"""
+MARK = "() => [performance.now() / 1000, window.__ep.samples.length]"
+HELD_SECONDS = 4.0  # the base window: wire polls held, to tell the feed's share of the CPU
+STATE_WORDS = {"training": "running", "queued: server busy": "queued"}  # board.js's words
+
+
+def log(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------- processes
@@ -120,7 +150,7 @@ def rss_mb(pids: list[int]) -> float:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by `pids`."""
+    """User + system CPU seconds used so far by `pids` (utime + stime of /proc/<pid>/stat)."""
     total = 0
     for pid in pids:
         try:
@@ -131,32 +161,10 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def stored_epochs(data_dir: str) -> dict[str, tuple[int, float]]:
-    """Run id -> (highest epoch saved, when) from the server's run store, read-only."""
-    db = Path(data_dir) / "runs.sqlite3"
-    if not db.exists():
-        return {}
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
-        return {run: (epochs, when) for run, epochs, when
-                in conn.execute("SELECT id, epochs, updated FROM runs")}
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def launch(env: dict, log) -> tuple[subprocess.Popen, str]:
-    """Start `streamlit run app.py` headless on a free port (own process group)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env},
-        start_new_session=True)
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def healthy(url: str) -> bool:
@@ -166,349 +174,467 @@ def healthy(url: str) -> bool:
         return False
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server, then SIGKILL whatever of its tree is left after 15 s."""
-    pids = tree(proc.pid)
-    proc.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(15)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait()
+class Server:
+    """`streamlit run app.py` headless on a free port, in its own process group and data
+    directory; `env` adds to (None: removes from) the environment."""
+
+    def __init__(self, env: dict, logfile):
+        self.data_dir = tempfile.mkdtemp(prefix="regdemo-bench-")
+        environ = {**os.environ, "REGDEMO_GRACE_SECONDS": "2", "REGDEMO_DATA_DIR": self.data_dir}
+        for key in ("REGDEMO_MAX_RUNS", "REGDEMO_WORKERS", "REGDEMO_BACKEND"):
+            environ.pop(key, None)  # the shipped defaults unless a row says otherwise
+        environ.update(env)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, stdout=logfile, stderr=subprocess.STDOUT, env=environ,
+            start_new_session=True)
+
+    async def ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(healthy, self.url):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            await asyncio.sleep(0.2)
+
+    def workers(self) -> list[int]:
+        return tree(self.proc.pid)[1:]
+
+    def stop(self) -> None:
+        """SIGTERM the server, then SIGKILL whatever of its tree is left after 15 s."""
+        pids = tree(self.proc.pid)
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(15)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+            time.sleep(0.1)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 # ----------------------------------------------------------------- sessions
-DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
-
-
-def analyse(frames: list) -> dict:
-    """Epochs/s, poll round trips (s) and completed / interrupted fragment runs of one
-    session's frames [(dir, t, bytes)].
-
-    A fragment rerun request is answered by the first run that starts (`new_session`) after
-    it was sent and completes: a run cut short by the next request (FINISHED_EARLY_FOR_RERUN,
-    when a tick takes longer than the poll interval) answers nobody.
-    """
-    samples, pending, in_run, trips, done, early = [], [], [], [], 0, 0
-    for direction, t, data in frames:
-        if direction == "out":
-            msg = BackMsg.FromString(data)
-            if msg.WhichOneof("type") == "rerun_script" and msg.rerun_script.is_auto_rerun:
-                pending.append(t)
-            continue
-        msg = ForwardMsg.FromString(data)
-        kind = msg.WhichOneof("type")
-        if kind == "new_session":
-            in_run, pending = in_run + pending, []
-        elif kind == "script_finished" and msg.script_finished in DONE:
-            trips += [t - sent for sent in in_run]
-            in_run = []
-            done += msg.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
-        elif kind == "script_finished":
-            early += msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN
-        elif kind == "delta" and msg.delta.new_element.metric.label == "Epoch":
-            samples.append((t, int(msg.delta.new_element.metric.body.split("/")[0])))
-    rate = 0.0
-    if len(samples) >= 2 and samples[-1][0] > samples[0][0]:
-        (t0, e0), (t1, e1) = samples[0], samples[-1]
-        rate = (e1 - e0) / (t1 - t0)
-    return {"rate": rate, "trips": trips, "done": done, "early": early}
-
-
 class PageSession:
-    """A real page in its own browser context."""
+    """A real page in its own browser context (async Playwright)."""
 
-    def __init__(self, browser, url: str):
-        self.context = browser.new_context(viewport={"width": 1500, "height": 1100})
-        self.context.add_init_script(RECORDER)
-        self.page = self.context.new_page()
-        self.page.goto(f"{url}/?{QUERY}")
+    kind = "page"
+
+    def __init__(self, context, page):
+        self.context, self.page = context, page
+        self.feed: list = []  # [(perf_counter, body bytes, next ms)] of each feed response
+        self.offset = 0.0  # perf_counter - page clock
+        self.samples: list = []  # [(t perf, epoch, state)], filled by fetch()
+        page.on("response", self._response)
+
+    async def _response(self, response) -> None:
+        if FEED not in response.url:
+            return
+        t = time.perf_counter()
         try:
-            self.page.get_by_text("to start. Change the live knobs").wait_for(timeout=90000)
+            body = await response.body()
+            found = re.search(rb'"next":(\d+)}\s*$', body[-40:])
+            self.feed.append((t, len(body), int(found.group(1)) if found else None))
+        except Exception:  # noqa: BLE001 - the page went away meanwhile
+            self.feed.append((t, 0, None))
+
+    @classmethod
+    async def open(cls, browser, url: str, query: str) -> "PageSession":
+        context = await browser.new_context(viewport={"width": 1500, "height": 1100})
+        await context.add_init_script(WATCH)
+        page = await context.new_page()
+        self = cls(context, page)
+        await page.goto(f"{url}/?{query}" if query else f"{url}/")
+        try:
+            await page.get_by_text(PAGE_READY).wait_for(timeout=120000)
         except Exception as exc:
-            raise RuntimeError(f"no first page; it shows: {self.page.inner_text('body')[:300]!r}"
-                               ) from exc
-        self.page.wait_for_function("!document.querySelector('[data-stale=true]')")
+            body = (await page.inner_text("body"))[:300]
+            raise RuntimeError(f"no first page; it shows: {body!r}") from exc
+        await self.settled()
+        return self
 
-    def train(self) -> None:
-        self.page.get_by_role("button", name="Train", exact=True).click()
+    async def settled(self) -> None:
+        await self.page.wait_for_function("!document.querySelector('[data-stale=true]')")
 
-    def epoch(self) -> int:
-        return self.page.evaluate(EPOCH_JS)
+    async def speed_max(self) -> None:
+        """The sidebar's speed slider to its last stop ("max"), as a hand would."""
+        slider = self.page.get_by_role("slider", name="Speed (epochs/s)")
+        await slider.focus()
+        await slider.press("End")
+        await self.page.wait_for_timeout(300)
+        await self.settled()
 
-    def _charts(self):
-        return [f for f in self.page.frames[1:] if "Loss" in ((read_chart(f) or {}).get("title")
-                                                              or "")]
-
-    def record(self, redraws: bool = True) -> None:
-        self.page.evaluate("() => { window.__frames = []; window.__rec = true; }")
-        for frame in self._charts()[:1] if redraws else ():
-            frame.evaluate(WATCH_REDRAWS)
-
-    def frames(self) -> list:
-        return [(d, t, base64.b64decode(b)) for d, t, b in self.page.evaluate(TAKE_FRAMES)]
-
-    def redraws(self) -> list[float]:
-        """Intervals between loss chart redraws since record()."""
-        times = [t for f in self._charts()[:1] for t in f.evaluate("() => window.__renders")]
-        return [b - a for a, b in zip(times, times[1:])]
-
-    def widget_states(self) -> bytes:
-        """The widget states this page sends with a fragment rerun (to copy into wires)."""
-        self.record(redraws=False)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            for d, _, data in reversed(self.frames()):
-                msg = BackMsg.FromString(data) if d == "out" else None
-                if msg and msg.rerun_script.is_auto_rerun:
-                    return msg.rerun_script.widget_states.SerializeToString()
-            self.page.evaluate("() => { window.__rec = true; }")
-        raise RuntimeError("the page sent no fragment rerun")
-
-    def close(self) -> None:
-        self.context.close()
-
-
-class WireSession:
-    """A session driven over the websocket as the page does (see the module docstring)."""
-
-    def __init__(self, loop, url: str, states: bytes):
-        self.loop, self.states = loop, states
-        self.frames_, self.rec, self.last_epoch = [], False, 0
-        self.train_id, self.timers, self.ws = None, {}, None
-        self.shown = threading.Event()  # the first page run finished
-        uri = url.replace("http", "ws", 1) + "/_stcore/stream"
-        self.task = asyncio.run_coroutine_threadsafe(self._run(uri), loop)
-        if not self.shown.wait(180):
-            failure = self.task.exception(0) if self.task.done() else "timeout"
-            raise RuntimeError(f"a wire session got no page: {failure}")
-
-    async def _run(self, uri: str) -> None:
-        # No protocol pings: the page sends none, and a busy server must not drop us for them.
-        async with websockets.connect(uri, subprotocols=["streamlit"], max_size=None,
-                                      ping_interval=None) as ws:
-            self.ws = ws
-            await self._send()
-            async for data in ws:
-                self._receive(data)
-
-    async def _send(self, fragment: str = "", trigger: str | None = None) -> None:
-        msg = BackMsg()
-        msg.rerun_script.query_string = QUERY
-        if fragment:
-            msg.rerun_script.fragment_id, msg.rerun_script.is_auto_rerun = fragment, True
-        if self.train_id:  # after the first page run, send what the page would
-            states = WidgetStates.FromString(self.states)
-            kept = [w for w in states.widgets if w.id != trigger]
-            del states.widgets[:]
-            states.widgets.extend(kept)
-            if trigger:
-                states.widgets.add(id=trigger, trigger_value=True)
-            msg.rerun_script.widget_states.CopyFrom(states)
-        data = msg.SerializeToString()
-        if self.rec:
-            self.frames_.append(("out", time.perf_counter(), data))
-        await self.ws.send(data)
-
-    async def _every(self, fragment: str, interval: float) -> None:
-        """Like the page's setInterval: a fragment rerun every `interval` s (no catching up)."""
-        due = time.perf_counter()
-        while True:
-            due = max(due + interval, time.perf_counter())
-            await asyncio.sleep(due - time.perf_counter())
-            await self._send(fragment)
-
-    def _receive(self, data: bytes) -> None:
-        now = time.perf_counter()
-        msg = ForwardMsg.FromString(data)
-        kind = msg.WhichOneof("type")
-        if self.rec and len(data) <= SMALL:
-            self.frames_.append(("in", now, data))
-        if kind == "delta":
-            element = msg.delta.new_element
-            if element.button.label == "Train":
-                self.train_id = element.button.id
-            elif element.metric.label == "Epoch":
-                self.last_epoch = int(element.metric.body.split("/")[0])
-        elif kind == "script_finished":
-            self.shown.set()
-        elif kind == "auto_rerun":
-            fragment, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
-            if fragment not in self.timers or self.timers[fragment][0] != interval:
-                if fragment in self.timers:
-                    self.timers[fragment][1].cancel()
-                self.timers[fragment] = (interval, asyncio.ensure_future(
-                    self._every(fragment, interval)))
-        elif kind == "stop_auto_rerun":
-            for fragment in msg.stop_auto_rerun.fragment_ids:
-                if fragment in self.timers:
-                    self.timers.pop(fragment)[1].cancel()
-
-    def train(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._send(trigger=self.train_id), self.loop).result(10)
-
-    def epoch(self) -> int:
-        return self.last_epoch
-
-    def record(self) -> None:
-        self.frames_, self.rec = [], True
-
-    def frames(self) -> list:
-        self.rec = False
-        return list(self.frames_)
-
-    def redraws(self) -> list[float]:
-        return []
-
-    def lost(self) -> str | None:
-        """Why the connection ended early, if it did."""
-        if not self.task.done():
+    async def train(self, capture: bool = False) -> bytes | None:
+        """Click Train; with `capture`, return the widget states that click sent."""
+        if capture:
+            await self.page.evaluate("() => { window.__out = []; window.__rec = true; }")
+        await self.page.get_by_role("button", name="Train", exact=True).click()
+        if not capture:
             return None
-        exc = self.task.exception(0)
-        return repr(exc) if exc else f"closed by the server ({self.ws.close_code})"
+        for _ in range(100):
+            for frame in await self.page.evaluate("() => window.__out"):
+                msg = BackMsg.FromString(frame.encode("latin-1"))
+                widgets = msg.rerun_script.widget_states.widgets
+                if any(w.id.endswith("-btn_train") and w.trigger_value for w in widgets):
+                    await self.page.evaluate("() => { window.__rec = false; }")
+                    return msg.rerun_script.widget_states.SerializeToString()
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the page's Train click sent no widget states")
 
-    def close(self) -> None:
-        async def shut():
-            for _, timer in self.timers.values():
-                timer.cancel()
-            if self.ws is not None:
-                await self.ws.close()
-        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
-        self.task.cancel()
+    async def reset(self) -> None:
+        await self.page.get_by_role("button", name="Reset", exact=True).click()
+        await self.page.wait_for_timeout(500)
+        await self.settled()
+
+    async def sync_clock(self) -> None:
+        before = time.perf_counter()
+        page_now, _ = await self.page.evaluate(MARK)
+        after = time.perf_counter()
+        self.offset = (before + after) / 2 - page_now
+
+    async def current(self) -> tuple[int, str | None]:
+        epoch, state = await self.page.evaluate("() => [window.__ep.last, window.__ep.state]")
+        return epoch or 0, STATE_WORDS.get(state, state or None)
+
+    async def fetch(self) -> None:
+        """The page's shown-epoch samples so far, on this script's clock."""
+        await self.sync_clock()
+        raw = await self.page.evaluate("() => window.__ep.samples")
+        self.samples = [(t + self.offset, e, STATE_WORDS.get(s, s or None)) for t, e, s in raw]
+
+    def trace(self) -> list:
+        return [(t, e) for t, e, _ in self.samples]
+
+    def states(self) -> list:
+        return [(t, s) for t, _, s in self.samples]
+
+    def polls(self, t0: float, t1: float) -> int:
+        return sum(t0 <= t <= t1 for t, _, _ in self.feed)
+
+    def replies(self, t0: float, t1: float) -> list:
+        return [SimpleNamespace(t=t, size=size, next=next_) for t, size, next_ in self.feed
+                if t0 <= t <= t1 and next_ is not None]
+
+    def hold(self, held: bool) -> None:
+        pass
+
+    async def boards(self) -> int:
+        return await self.page.evaluate("() => document.querySelectorAll('.rd-board').length")
+
+    async def close(self) -> None:
+        await self.context.close()
 
 
-# ----------------------------------------------------------------- one N
-def wait_until(predicate, timeout: float, what: str, page=None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            shows = f"; the page shows {page.inner_text('body')[:400]!r}" if page else ""
-            raise TimeoutError(what + shows)
-        time.sleep(0.2)
+class Wire:
+    """A WireSession with the same reading interface as PageSession."""
+
+    kind = "wire"
+
+    def __init__(self, session: WireSession):
+        self.s = session
+
+    @classmethod
+    async def open(cls, url: str, query: str, states: bytes) -> "Wire":
+        session = WireSession(url, query, states)
+        await session.open()
+        return cls(session)
+
+    async def speed(self, value) -> None:
+        self.s.set_widget("w_speed", value)
+        await self.s.rerun()
+
+    async def train(self, capture: bool = False) -> None:
+        await self.s.train()
+
+    def _replies(self) -> list:
+        return self.s.board.replies if self.s.board is not None else []
+
+    async def current(self) -> tuple[int, str | None]:
+        for r in reversed(self._replies()):
+            if r.status == 200:
+                return r.epoch or 0, r.state
+        return 0, None
+
+    async def fetch(self) -> None:
+        pass
+
+    def trace(self) -> list:
+        return [(r.t, r.epoch) for r in self._replies() if r.epoch is not None]
+
+    def states(self) -> list:
+        return [(r.t, r.state) for r in self._replies() if r.state is not None]
+
+    def polls(self, t0: float, t1: float) -> int:
+        return sum(r.status == 200 and t0 <= r.t <= t1 for r in self._replies())
+
+    def replies(self, t0: float, t1: float) -> list:
+        return [r for r in self._replies() if r.status == 200 and t0 <= r.t <= t1]
+
+    def hold(self, held: bool) -> None:
+        """Hold the board's polls (the benchmark's base window; no page does this)."""
+        if self.s.board is not None:
+            self.s.board.paused = held
+
+    async def boards(self) -> int:
+        return 1
+
+    async def close(self) -> None:
+        await self.s.close()
 
 
+# ----------------------------------------------------------------- figures
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else float("nan")
 
 
-def measure(n: int, pages: int, seconds: float, browser, loop, log) -> dict:
-    """One server, n training sessions; the figures of one measurement window."""
-    data_dir = tempfile.mkdtemp(prefix="regdemo-bench-")
-    env = {"REGDEMO_MAX_RUNS": "40", "REGDEMO_GRACE_SECONDS": "2", "REGDEMO_DATA_DIR": data_dir}
-    proc, url = launch(env, log)
-    sessions = []
-    try:
-        wait_until(lambda: healthy(url), 120, "server health")
-        first = PageSession(browser, url)  # its first page view starts the workers
-        sessions.append(first)
-        first.train()
-        wait_until(lambda: first.epoch() > 0, 300, "workers ready (first epoch)", first.page)
-        states = first.widget_states()
-        for i in range(1, n):  # everyone opens the page, then everyone presses Train
-            sessions.append(PageSession(browser, url) if i < pages
-                            else WireSession(loop, url, states))
-        for session in sessions[1:]:
-            session.train()
-        wait_until(lambda: sum(e > 0 for e, _ in stored_epochs(data_dir).values()) >= n, 300,
-                   "all sessions training (in the run store)")
-        time.sleep(3)  # settle: every worker busy, first-call costs paid
-        workers = tree(proc.pid)[1:]
-        clients = [p for p in tree(os.getpid()) if p not in workers and p != proc.pid]
-        groups = [[proc.pid], workers, clients]  # CPU: the server, its workers, the clients
-        cpu0 = [cpu_seconds(g) for g in groups], time.perf_counter()
-        for session in sessions:
-            session.record()
-        saves: dict[str, set] = {}  # run id -> {(when saved, highest epoch)}, once a second
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            for run, (epochs, when) in stored_epochs(data_dir).items():
-                saves.setdefault(run, set()).add((when, epochs))
-            time.sleep(min(1.0, max(0.0, end - time.perf_counter())))
-        cpu1 = [cpu_seconds(g) for g in groups], time.perf_counter()
-        results = [analyse(session.frames()) for session in sessions]
-        lost = [why for s in sessions if isinstance(s, WireSession) and (why := s.lost())]
-        if lost:
-            print(f"N={n}: {len(lost)} wire sessions lost: {lost[0]}", file=sys.stderr)
-        redraws = [r for session in sessions for r in session.redraws()]
-        rss = rss_mb(tree(proc.pid))
-    finally:
-        for session in sessions:
-            try:
-                session.close()
-            except Exception as exc:  # noqa: BLE001 - closing must go on for the others
-                print(f"closing a session: {exc}", file=sys.stderr)
-        stop(proc)
-        shutil.rmtree(data_dir, ignore_errors=True)
-    rates = [r["rate"] for r in results]  # as shown on the pages
-    trained = [statistics.linear_regression(*zip(*sorted(points))).slope
-               for points in saves.values() if len(points) >= 3]  # epochs per second saved
-    trips = [t for r in results for t in r["trips"]]
-    wall = cpu1[1] - cpu0[1]
-    cores = [(b - a) / wall for a, b in zip(cpu0[0], cpu1[0])]
-    done, early = (sum(r[k] for r in results) for k in ("done", "early"))
-    print(f"N={n} epochs/s per run: {' '.join(f'{r:.0f}' for r in trained)}; shown: "
-          f"{' '.join(f'{r:.0f}' for r in rates)}", file=sys.stderr)
-    trained += [0.0] * (n - len(trained))  # a run the store did not see progress in
-    return {"n": n, "pages": min(n, pages), "total": sum(trained), "min": min(trained),
-            "max": max(trained), "shown": sum(rates), "per_cpu": sum(trained) / max(cores[1], 1e-9),
-            "trip50": percentile(trips or [math.inf], 0.5),
-            "trip95": percentile(trips or [math.inf], 0.95),  # inf: no poll was answered
-            "redraw95": percentile(redraws, 0.95), "rss": rss, "cpu": cores,
-            "ticks": done / wall, "cut": early / max(1, done + early),
-            "load": os.getloadavg()[0]}
+def advance_gaps(trace: list, t0: float, t1: float) -> list[float]:
+    """Intervals between increases of the shown epoch in [t0, t1]; the window's edges close
+    the first and the last (a session that shows nothing new gives the whole window)."""
+    rises, last = [], None
+    for t, epoch in sorted(trace):
+        if last is not None and epoch > last and t0 <= t <= t1:
+            rises.append(t)
+        last = epoch if last is None else max(last, epoch)
+    points = [t0, *rises, t1]
+    return [b - a for a, b in zip(points, points[1:])]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", default="1,2,5,10,20")
-    parser.add_argument("--seconds", type=float, default=12)
-    parser.add_argument("--pages", type=int, default=1, help="real Chromium pages per N")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
-    args = parser.parse_args(argv)
-    counts = sorted({int(x) for x in args.sessions.split(",")})
-    from playwright.sync_api import sync_playwright
+def run_rate(trace: list, t0: float, t1: float) -> float:
+    """Epochs/s of the shown epoch between the window's first and last sample."""
+    inside = sorted((t, e) for t, e in trace if t0 <= t <= t1)
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return 0.0
+    (ta, ea), (tb, eb) = inside[0], inside[-1]
+    return (eb - ea) / (tb - ta)
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    rows, failed = [], {}
-    with tempfile.NamedTemporaryFile("w+", prefix="regdemo-server-", suffix=".log") as log:
+
+async def wait_for(predicate, timeout: float, what: str, every: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(every)
+
+
+async def all_showing(sessions: list, least: int = 1) -> bool:
+    shown = await asyncio.gather(*(s.current() for s in sessions))
+    return all(epoch >= least for epoch, _ in shown)
+
+
+async def open_wires(url: str, query: str, states: bytes, count: int) -> list[Wire]:
+    """`count` wire sessions, a few opening at a time (each first page view is a script run)."""
+    gate = asyncio.Semaphore(6)
+
+    async def one():
+        async with gate:
+            return await Wire.open(url, query, states)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def close_all(sessions: list) -> None:
+    for s in sessions:
         try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=args.chromium, args=FLAGS)
-                print_header()
-                try:
-                    for n in counts:
-                        try:
-                            rows.append(measure(n, max(1, args.pages), args.seconds, browser,
-                                                loop, log))
-                        except Exception as exc:  # noqa: BLE001 - say so, go on with the next N
-                            failed[n] = str(exc).splitlines()[0][:300]
-                            print(f"| {n} | failed: {failed[n]} |", flush=True)
-                            log.seek(0)
-                            tail = "".join(log.readlines()[-15:])
-                            print(f"server log tail:\n{tail}", file=sys.stderr)
-                            continue
-                        print_row(rows[-1], rows[0] if rows[0]["n"] == 1 else None)
-                finally:
-                    browser.close()
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(5)
-    print_verdict(rows, failed, args.seconds)
-    return 0
+            await asyncio.wait_for(s.close(), 15)
+        except Exception as exc:  # noqa: BLE001 - closing must go on for the others
+            log(f"closing a session: {exc!r}")
 
 
-COLUMNS = ["sessions (pages)", "epochs/s trained", "per run min / max", "epochs/s shown",
-           "epochs per worker CPU-s", "UI ticks/s done (server CPU ms each, % cut short)",
-           "poll p50 / p95 ms", "redraw p95 ms", "RSS MB", "MB per extra session",
-           "CPU server / workers / clients", "load"]
+# ----------------------------------------------------------------- rows
+async def sessions_row(n: int, pages: int, seconds: float, browser, logfile) -> dict:
+    """One server, n sessions training at max speed; the figures of one window."""
+    server = Server({"REGDEMO_MAX_RUNS": str(max(40, n))}, logfile)
+    sessions: list = []
+    try:
+        await server.ready()
+        first = await PageSession.open(browser, server.url, QUERY)  # starts the workers
+        sessions.append(first)
+        await first.speed_max()
+        states = await first.train(capture=True)
+        await wait_for(lambda: all_showing([first]), 300, "workers ready (a first epoch)")
+        for _ in range(1, min(n, pages)):
+            page = await PageSession.open(browser, server.url, QUERY)
+            await page.speed_max()
+            sessions.append(page)
+        sessions += await open_wires(server.url, QUERY, states, n - len(sessions))
+        await asyncio.gather(*(s.train() for s in sessions[1:]))
+        await wait_for(lambda: all_showing(sessions), 300, "every session showing an epoch")
+        await asyncio.sleep(3)  # settle: every run busy, first-call costs paid
+        workers = server.workers()
+        browsers = [p for p in tree(os.getpid())[1:] if p not in workers and p != server.proc.pid]
+        groups = [[server.proc.pid], workers, browsers, [os.getpid()]]
+        for s in sessions:
+            if isinstance(s, PageSession):
+                await s.sync_clock()
+        cpu0, t0 = [cpu_seconds(g) for g in groups], time.perf_counter()
+        await asyncio.sleep(seconds)
+        cpu1, t1 = [cpu_seconds(g) for g in groups], time.perf_counter()
+        rss = rss_mb(tree(server.proc.pid))
+        held = None
+        if any(isinstance(s, Wire) for s in sessions):  # the server without the wires' polls
+            for s in sessions:
+                s.hold(True)
+            await asyncio.sleep(0.6)  # polls in flight are answered
+            cpu2, t2 = cpu_seconds([server.proc.pid]), time.perf_counter()
+            await asyncio.sleep(HELD_SECONDS)
+            cpu3, t3 = cpu_seconds([server.proc.pid]), time.perf_counter()
+            held = (cpu3 - cpu2) / (t3 - t2)
+            for s in sessions:
+                s.hold(False)
+        await asyncio.gather(*(s.fetch() for s in sessions))
+        boards = [await s.boards() for s in sessions if isinstance(s, PageSession)]
+        lost = [why for s in sessions if isinstance(s, Wire) and (why := s.s.lost())]
+        if lost:
+            log(f"N={n}: {len(lost)} wire sessions lost: {lost[0]}")
+    finally:
+        await close_all(sessions)
+        await asyncio.to_thread(server.stop)
+    wall = t1 - t0
+    gaps = [g for s in sessions for g in advance_gaps(s.trace(), t0, t1)]
+    rates = [run_rate(s.trace(), t0, t1) for s in sessions]
+    polls = sum(s.polls(t0, t1) for s in sessions)
+    replies = [r for s in sessions for r in s.replies(t0, t1)]
+    cores = [(b - a) / wall for a, b in zip(cpu0, cpu1)]
+    wire_polls = sum(s.polls(t0, t1) for s in sessions if isinstance(s, Wire))
+    net = (1000 * (cores[0] - held) * wall / wire_polls) if held is not None and wire_polls \
+        else float("nan")
+    log(f"N={n} epochs/s per run: {' '.join(f'{r:.0f}' for r in rates)}")
+    return {"n": n, "pages": min(n, pages), "gap50": percentile(gaps, 0.5),
+            "gap95": percentile(gaps, 0.95), "gapmax": max(gaps, default=float("nan")),
+            "total": sum(rates), "min": min(rates), "max": max(rates),
+            "polls": polls / wall, "next": statistics.median([r.next for r in replies])
+            if replies else float("nan"),
+            "size": statistics.median([r.size for r in replies]) if replies else float("nan"),
+            "ms_poll": 1000 * (cpu1[0] - cpu0[0]) / max(polls, 1), "cpu": cores,
+            "held": held, "net": net,
+            "rss": rss, "boards": boards, "load": os.getloadavg(), "states": states}
+
+
+async def phase(wire: Wire, server: Server, seconds: float) -> dict:
+    """Server CPU per poll and the replies of one session over a window."""
+    cpu0, t0 = cpu_seconds([server.proc.pid]), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu1, t1 = cpu_seconds([server.proc.pid]), time.perf_counter()
+    replies = wire.replies(t0, t1)
+    one = [r.size for r in replies if r.new == 1 and not r.full]
+    board = wire.s.board
+    http = Http(server.url)  # a reload's first poll: the whole run (on its own connection)
+    status, body = await http.get(f"{FEED}?t={board.data['token']}&h=;")
+    http.close()
+    return {"epoch": (await wire.current())[0], "polls": len(replies) / (t1 - t0),
+            "ms_poll": 1000 * (cpu1 - cpu0) / max(len(replies), 1),
+            "one": statistics.median(one) if one else float("nan"), "ones": len(one),
+            "full": len(body) if status == 200 else float("nan")}
+
+
+async def long_row(long_epoch: int, seconds: float, states: bytes | None, browser,
+                   logfile) -> dict:
+    """One session alone: its run at epoch >= long_epoch, then a fresh run near epoch 100."""
+    server = Server({}, logfile)
+    sessions: list = []
+    try:
+        await server.ready()
+        if states is None:  # no earlier row copied a page's states: copy them here
+            page = await PageSession.open(browser, server.url, QUERY)
+            await page.speed_max()
+            states = await page.train(capture=True)
+            await page.reset()
+            await page.close()
+        wire = await Wire.open(server.url, QUERY, states)
+        sessions.append(wire)
+        await wire.train()  # at max speed (the copied states)
+        started, shown = time.monotonic(), time.monotonic()
+        while (epoch := (await wire.current())[0]) < long_epoch:
+            if time.monotonic() - started > max(600, long_epoch / 50):
+                raise TimeoutError(f"the long run reached epoch {epoch} only")
+            if time.monotonic() - shown > 10:
+                log(f"long run: epoch {epoch:,}")
+                shown = time.monotonic()
+            await asyncio.sleep(0.5)
+        await wire.speed(5)  # about one new epoch per poll
+        await asyncio.sleep(2)
+        long = await phase(wire, server, seconds)
+        await wire.close()
+        sessions.remove(wire)
+        await asyncio.sleep(3)  # its run is stopped after the 2 s grace
+        fresh = await Wire.open(server.url, QUERY, states)
+        sessions.append(fresh)
+        fresh.s.set_widget("w_speed", 10)
+        await fresh.train()
+        await wait_for(lambda: all_showing([fresh], 60), 120, "the fresh run at epoch 60", 0.1)
+        await fresh.speed(5)
+        await asyncio.sleep(1)
+        short = await phase(fresh, server, seconds)
+    finally:
+        await close_all(sessions)
+        await asyncio.to_thread(server.stop)
+    return {"long": long, "short": short, "load": os.getloadavg()}
+
+
+async def class_row(count: int, pages: int, browser, logfile, timeout: float = 90) -> dict:
+    """Shipped defaults: `count` sessions press Train within 2 s; who trains, how fast."""
+    server = Server({}, logfile)
+    sessions: list = []
+    try:
+        await server.ready()
+        first = await PageSession.open(browser, server.url, "")
+        sessions.append(first)
+        states = await first.train(capture=True)  # the teacher tries it once: workers warm
+        await wait_for(lambda: all_showing([first]), 300, "workers ready (a first epoch)")
+        await first.reset()
+        for _ in range(1, min(count, pages)):
+            sessions.append(await PageSession.open(browser, server.url, ""))
+        sessions += await open_wires(server.url, "", states, count - len(sessions))
+        order = list(sessions)
+        random.Random(0).shuffle(order)
+        start = time.perf_counter()
+
+        pressed: dict = {}
+
+        async def press(session, i):
+            await asyncio.sleep(2.0 * i / max(1, len(order) - 1))
+            pressed[id(session)] = time.perf_counter()
+            await session.train()
+
+        await asyncio.gather(*(press(s, i) for i, s in enumerate(order)))
+        spread = max(pressed.values()) - start
+
+        async def finished():
+            shown = await asyncio.gather(*(s.current() for s in sessions))
+            return all(state == "stopped" and epoch > 0 for epoch, state in shown)
+
+        with contextlib.suppress(TimeoutError):
+            await wait_for(finished, timeout, "every class run finished")
+        await asyncio.gather(*(s.fetch() for s in sessions))
+    finally:
+        await close_all(sessions)
+        await asyncio.to_thread(server.stop)
+    trained = queued = 0
+    rates = []
+    for s in sessions:  # only what each session was shown after its Train
+        trace = [(t, e) for t, e in s.trace() if e > 0 and t >= pressed[id(s)]]
+        trained += bool(trace)
+        queued += any(state == "queued" for t, state in s.states() if t >= pressed[id(s)])
+        if len(trace) >= 2:
+            end = next((p for p in trace if p[1] >= trace[-1][1]), trace[-1])
+            rates.append((end[1] - trace[0][1]) / max(end[0] - trace[0][0], 1e-9))
+        else:
+            rates.append(0.0)
+    return {"n": count, "trained": trained, "queued": queued, "rates": rates,
+            "spread": spread, "load": os.getloadavg()}
+
+
+# ----------------------------------------------------------------- output
+COLUMNS = ["sessions (pages)", "shown epoch advance p50 / p95 / max s", "epochs/s trained",
+           "per run min / max", "feed polls/s", "median next ms", "median reply KB",
+           "server CPU ms per poll (net of base)", "server CPU base", "CPU server / workers / Chromium / wires", "RSS MB",
+           "MB per extra session", "boards per page", "load 1 min"]
 
 
 def print_header() -> None:
@@ -516,45 +642,165 @@ def print_header() -> None:
     print("|" + "---|" * len(COLUMNS), flush=True)
 
 
+def extra_mb(r: dict, base: dict | None) -> float | None:
+    return (r["rss"] - base["rss"]) / (r["n"] - base["n"]) if base and r["n"] > base["n"] \
+        else None
+
+
 def print_row(r: dict, base: dict | None) -> None:
-    extra = (r["rss"] - base["rss"]) / (r["n"] - 1) if base and r["n"] > 1 else None
-    tick_ms = 1000 * r["cpu"][0] / r["ticks"] if r["ticks"] else float("nan")
-    cells = [f"{r['n']} ({r['pages']})", f"{r['total']:,.0f}",
-             f"{r['min']:,.0f} / {r['max']:,.0f}", f"{r['shown']:,.0f}", f"{r['per_cpu']:,.0f}",
-             f"{r['ticks']:.1f} ({tick_ms:.0f}, {r['cut']:.0%})",
-             f"{1000 * r['trip50']:.0f} / {1000 * r['trip95']:.0f}", f"{1000 * r['redraw95']:.0f}",
-             f"{r['rss']:,.0f}", "-" if extra is None else f"{extra:.1f}",
-             " / ".join(f"{c:.2f}" for c in r["cpu"]), f"{r['load']:.1f}"]
+    extra = extra_mb(r, base)
+    cells = [f"{r['n']} ({r['pages']})",
+             f"{r['gap50']:.2f} / {r['gap95']:.2f} / {r['gapmax']:.2f}",
+             f"{r['total']:,.0f}", f"{r['min']:,.0f} / {r['max']:,.0f}", f"{r['polls']:.1f}",
+             f"{r['next']:.0f}", f"{r['size'] / 1000:.1f}",
+             f"{r['ms_poll']:.2f} ({r['net']:.2f})" if r["held"] is not None
+             else f"{r['ms_poll']:.2f}", "-" if r["held"] is None else f"{r['held']:.2f}",
+             " / ".join(f"{c:.2f}" for c in r["cpu"]), f"{r['rss']:,.0f}",
+             "-" if extra is None else f"{extra:.1f}",
+             " ".join(str(b) for b in r["boards"]) or "-", f"{r['load'][0]:.1f}"]
     print("| " + " | ".join(cells) + " |", flush=True)
 
 
-def print_verdict(rows: list[dict], failed: dict, seconds: float) -> None:
-    """One line of verdict against the goals."""
-    base = next((r for r in rows if r["n"] == 1), None)
-    print(f"({seconds:g} s windows; CPU in cores over the window; load = 1-min load average)")
-    by_n = {r["n"]: r for r in rows}
-    verdict = [f"N={n} failed (goals NOT met there)" for n in failed]
-    if not rows:
-        print("verdict: " + "; ".join(verdict))
-        return
-    if 2 in by_n and 20 in by_n:
-        ratio = by_n[20]["total"] / by_n[2]["total"]
-        per_cpu = by_n[20]["per_cpu"] / by_n[2]["per_cpu"]
-        shown = by_n[20]["shown"] / by_n[2]["shown"] if by_n[2]["shown"] else math.nan
-        verdict.append(f"N=20 trains {ratio:.0%} of N=2's epochs/s (goal >= 80%: "
-                       f"{'met' if ratio >= 0.8 else 'NOT met'}; per worker CPU-s {per_cpu:.0%},"
-                       f" shown on the pages {shown:.0%})")
-    worst = max(rows, key=lambda r: r["trip95"])
-    p95 = (f"{1000 * worst['trip95']:.0f} ms" if math.isfinite(worst["trip95"])
-           else "no poll answered")
-    verdict.append(f"worst poll p95: {p95} at N={worst['n']} "
-                   f"(goal <= 250 ms: {'met' if worst['trip95'] <= 0.25 else 'NOT met'})")
-    top = rows[-1]
-    if base and top["n"] > 1:
-        extra = (top["rss"] - base["rss"]) / (top["n"] - 1)
-        verdict.append(f"{extra:.1f} MB per extra session at N={top['n']} "
-                       f"(goal <= 40: {'met' if extra <= 40 else 'NOT met'})")
-    print("verdict: " + "; ".join(verdict))
+def print_long(r: dict) -> None:
+    print("\n| long run | epoch | feed polls/s | server CPU ms per poll | "
+          "reply bytes, one new epoch (n) | reply bytes, whole run (a reload) |")
+    print("|---|---|---|---|---|---|")
+    for name in ("long", "short"):
+        p = r[name]
+        print(f"| {name} | {p['epoch']:,} | {p['polls']:.1f} | {p['ms_poll']:.2f} | "
+              f"{p['one']:,.0f} ({p['ones']}) | {p['full']:,.0f} |")
+    print(f"(one session alone at 5 epochs/s in both; load {r['load'][0]:.1f})", flush=True)
+
+
+def print_class(r: dict) -> None:
+    rates = sorted(r["rates"])
+    print(f"\nclass ({r['n']} sessions, shipped defaults, Train pressed within "
+          f"{r['spread']:.1f} s): {r['trained']}/{r['n']} trained, {r['queued']} ever queued; "
+          f"epochs/s per run min / median / max {rates[0]:.1f} / "
+          f"{statistics.median(rates):.1f} / {rates[-1]:.1f}; "
+          f"all: {' '.join(f'{x:.0f}' for x in rates)} (load {r['load'][0]:.1f})", flush=True)
+
+
+def verdicts(rows: list[dict], failed: dict, long: dict | None, klass: dict | None) -> list:
+    out = [f"{name}: failed ({why}): goals NOT met there" for name, why in failed.items()]
+    met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    if rows:
+        worst = max(rows, key=lambda r: r["gap95"])
+        out.append(f"shown epoch advances p95 {worst['gap95']:.2f} s at worst (N={worst['n']}; "
+                   f"goal <= 2 s): {met(worst['gap95'] <= 2)}")
+        base = next((r for r in rows if r["n"] == 2), rows[0])
+        for r in rows:
+            if r is base:
+                continue
+            ratio = r["total"] / base["total"] if base["total"] else float("nan")
+            out.append(f"N={r['n']} trains {ratio:.0%} of N={base['n']}'s {base['total']:,.0f} "
+                       f"epochs/s (goal >= 80%): {met(ratio >= 0.8)}")
+        worst = max(rows, key=lambda r: r["ms_poll"])
+        out.append(f"server CPU per poll {worst['ms_poll']:.2f} ms at worst (N={worst['n']}; "
+                   f"goal <= 3 ms): {met(worst['ms_poll'] <= 3)}")
+        top = rows[-1]
+        extra = extra_mb(top, base)
+        if extra is not None:
+            out.append(f"{extra:.1f} MB per extra session at N={top['n']} (goal <= 40 MB): "
+                       f"{met(extra <= 40)}")
+        worst = min(rows, key=lambda r: r["min"] / r["max"] if r["max"] else 0)
+        out.append(f"fairness: slowest / fastest run {worst['min'] / max(worst['max'], 1e-9):.0%}"
+                   f" at N={worst['n']} ({worst['min']:,.0f} / {worst['max']:,.0f} epochs/s)")
+    if long is not None:
+        a, b = long["long"], long["short"]
+        cpu_ok = a["ms_poll"] <= 1.25 * b["ms_poll"] + 0.5
+        size_ok = a["one"] <= 1.2 * b["one"] + 50
+        out.append(f"long run: {a['ms_poll']:.2f} vs {b['ms_poll']:.2f} ms per poll, "
+                   f"{a['one']:,.0f} vs {b['one']:,.0f} bytes for one new epoch at epoch "
+                   f"{a['epoch']:,} vs {b['epoch']:,} (goal: the same within noise, "
+                   f"<= 1.25x + 0.5 ms and <= 1.2x + 50 B): {met(cpu_ok and size_ok)}")
+    if klass is not None:
+        slow = sum(x < 30 for x in klass["rates"])
+        out.append(f"class: {klass['trained']}/{klass['n']} trained, {klass['queued']} queued "
+                   f"(goal: all, none): {met(klass['trained'] == klass['n'] and not klass['queued'])}"
+                   f"; slowest run {min(klass['rates']):.1f} epochs/s, {slow} below 30 "
+                   f"(goal >= 30 each): {met(slow == 0)}")
+    return out
+
+
+# ----------------------------------------------------------------- main
+async def amain(args) -> int:
+    from playwright.async_api import async_playwright
+
+    counts = sorted({int(x) for x in args.sessions.split(",") if x.strip()})
+    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    rows, failed = [], {}
+    long = klass = None
+    states = None
+    started = time.monotonic()
+    with tempfile.NamedTemporaryFile("w+", prefix="regdemo-server-", suffix=".log") as logfile:
+
+        def tail(name, exc):
+            failed[name] = str(exc).splitlines()[0][:300] if str(exc) else repr(exc)
+            logfile.seek(0)
+            log(f"{name} failed: {exc!r}\nserver log tail:\n"
+                + "".join(logfile.readlines()[-15:]))
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=args.chromium, args=FLAGS)
+            try:
+                print(f"regdemo sessions benchmark: {os.cpu_count()} cores, load before "
+                      f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.seconds:g} s "
+                      f"windows; sessions at speed max, epochs=100000, REGDEMO_MAX_RUNS="
+                      f"max(40, N)\n", flush=True)
+                print_header()
+                for n in counts:
+                    try:
+                        rows.append(await sessions_row(n, max(1, args.pages), args.seconds,
+                                                       browser, logfile))
+                    except Exception as exc:  # noqa: BLE001 - say so, go on with the next N
+                        tail(f"N={n}", exc)
+                        print(f"| {n} | failed: {failed[f'N={n}']} |", flush=True)
+                        continue
+                    print_row(rows[-1], rows[0] if rows[-1] is not rows[0] else None)
+                states = next((r["states"] for r in rows), None)
+                if "long" not in skip:
+                    try:
+                        long = await long_row(args.long_epoch, args.seconds, states, browser,
+                                              logfile)
+                        print_long(long)
+                    except Exception as exc:  # noqa: BLE001
+                        tail("long run", exc)
+                if "class" not in skip:
+                    try:
+                        klass = await class_row(args.class_sessions, max(1, args.pages),
+                                                browser, logfile)
+                        print_class(klass)
+                    except Exception as exc:  # noqa: BLE001
+                        tail("class", exc)
+            finally:
+                await browser.close()
+    print(f"\n(took {time.monotonic() - started:.0f} s; CPU in cores over the window; "
+          f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    for line in verdicts(rows, failed, long, klass):
+        print("verdict: " + line)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", default=None, help="N per row (default 2,30,60)")
+    parser.add_argument("--pages", type=int, default=2, help="real Chromium pages per row")
+    parser.add_argument("--seconds", type=float, default=None, help="window (default 12)")
+    parser.add_argument("--long-epoch", type=int, default=None,
+                        help="epoch the long run must pass (default 50000)")
+    parser.add_argument("--class-sessions", type=int, default=None, help="default 30")
+    parser.add_argument("--skip", default="", help="rows to leave out: long,class")
+    parser.add_argument("--quick", action="store_true",
+                        help="a fast check: N=2,10, 8 s windows, long run to 10000, class of 10")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.sessions = args.sessions or ("2,10" if quick else "2,30,60")
+    args.seconds = args.seconds or (8.0 if quick else 12.0)
+    args.long_epoch = args.long_epoch or (10000 if quick else 50000)
+    args.class_sessions = args.class_sessions or (10 if quick else 30)
+    return asyncio.run(amain(args))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from regdemo.ui.live_chart import read_chart, read_charts
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -100,9 +99,22 @@ def page(browser):
     context.close()
 
 
+# The board's loss chart, read in the page itself (a Plotly graph div: its traces, layout
+# annotations, and the board's redraw counter).
+_READ_LOSS = """() => {
+  const d = document.querySelector('[data-chart=loss]');
+  if (!d || !d.data || !d.layout) return null;
+  return {title: (d.layout.title && d.layout.title.text) || '',
+          points: d.data[0] && d.data[0].x ? d.data[0].x.length : 0,
+          traces: d.data.map(t => [t.name, t.x && t.x.length ? +t.x[t.x.length - 1] : 0]),
+          annotations: (d.layout.annotations || []).map(a => a.text),
+          renders: +d.dataset.renders || 0};
+}"""
+
+
 def _loss_chart(page) -> dict:
-    return next((c for t, c in read_charts(page).items() if "Loss" in t),
-                {"points": 0, "annotations": []})
+    return page.evaluate(_READ_LOSS) or {"points": 0, "annotations": [], "traces": [],
+                                         "renders": 0}
 
 
 _POINTS = lambda page: _loss_chart(page)["points"]
@@ -142,6 +154,39 @@ def _open(page, url):
     page.goto(url)
     page.get_by_text("to start. Change the live knobs").wait_for(timeout=60000)
     page.wait_for_function("!document.querySelector('[data-stale=true]')", timeout=30000)
+    page.locator("[data-chart=loss]").wait_for(timeout=30000)  # the live board is mounted
+
+
+def test_train_clicked_as_soon_as_the_page_shows_draws_a_point(server, page):
+    """Click Train the moment it appears: the live board (mounted with the page's first
+    script run, one Plotly load, no chart iframe) already has a chart to draw into."""
+    page.goto(f"{server}/?preset=overfit&epochs=100000")
+    train = page.get_by_role("button", name="Train", exact=True)
+    train.wait_for(timeout=60000)
+    train.click()
+    _wait_for(page, _POINTS, lambda n: n > 0, timeout=60)
+    assert page.locator("iframe").count() == 0
+    loads = "document.querySelectorAll('script[src*=\"plotly.min.js\"]').length"
+    assert page.evaluate(loads) == 1
+    charts = page.evaluate("[...document.querySelectorAll('[data-chart]')]"
+                           ".map(d => d.dataset.chart)")
+    assert {"loss", "data", "weights", "norm"} <= set(charts)
+    page.get_by_role("button", name="Reset", exact=True).click()
+
+
+def test_a_run_past_20000_epochs_still_redraws_in_place(server, page):
+    """The same chart element keeps growing past epoch 20,000 (the browser thins what it
+    keeps; the server sends only new epochs)."""
+    _open(page, f"{server}/?preset=overfit&epochs=100000&hidden=4&n_val=20&speed=max")
+    page.evaluate("document.querySelector('[data-chart=loss]').__kept = 'same element'")
+    _train(page, lambda n: n > 0)
+    _wait_for(page, _NEWEST, lambda n: n > 20_000, timeout=300)
+    before = _loss_chart(page)
+    after = _wait_for(page, _loss_chart, lambda c: c["renders"] >= before["renders"] + 3)
+    assert max(x for _, x in after["traces"]) > max(x for _, x in before["traces"])
+    assert page.evaluate("document.querySelector('[data-chart=loss]').__kept") == "same element"
+    assert 1000 < after["points"] <= 6000
+    page.get_by_role("button", name="Reset", exact=True).click()
 
 
 def test_train_grows_curves_and_a_live_change_leaves_a_marker(server, page):
@@ -164,18 +209,17 @@ def test_train_grows_curves_and_a_live_change_leaves_a_marker(server, page):
 
 def _zoom_survives_ticks(page):
     """Drag a box on the loss chart like a user; later ticks redraw it and keep the zoom."""
-    frame = next(f for f in page.frames[1:] if "Loss" in ((read_chart(f) or {}).get("title", "")))
-    box = frame.frame_element().bounding_box()
+    box = page.locator("[data-chart=loss] .nsewdrag").first.bounding_box()
     x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4
     page.mouse.move(x0, y0)
     page.mouse.down()
     page.mouse.move(x0 + box["width"] * 0.2, y0 + box["height"] * 0.3, steps=8)
     page.mouse.up()
-    axis = "() => document.getElementById('chart')._fullLayout.xaxis.range.slice()"
-    zoomed = _wait_for(frame, axis, lambda r: r[0] > 0.5)  # no longer starts at epoch ~0
-    renders = read_chart(frame)["renders"]
-    _wait_for(frame, lambda f: read_chart(f)["renders"], lambda n: n >= renders + 3)
-    assert frame.evaluate(axis) == zoomed  # three redraws later the user's zoom stands
+    axis = "() => document.querySelector('[data-chart=loss]')._fullLayout.xaxis.range.slice()"
+    zoomed = _wait_for(page, axis, lambda r: r[0] > 0.5)  # no longer starts at epoch ~0
+    renders = _loss_chart(page)["renders"]
+    _wait_for(page, lambda p: _loss_chart(p)["renders"], lambda n: n >= renders + 3)
+    assert page.evaluate(axis) == zoomed  # three redraws later the user's zoom stands
 
 
 def test_fork_shows_two_curve_sets_growing_side_by_side(server, page):
@@ -231,6 +275,9 @@ def test_a_classroom_link_hides_locks_and_opens_the_lesson_on_the_projector(serv
     dataset = page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset")
     assert dataset.locator("input").is_disabled()
     assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "21px"
+    font = "document.querySelector('[data-chart=loss]')._fullLayout.font.size"
+    assert _wait_for(page, font, lambda size: size is not None) >= 20  # projector charts
+    assert page.locator("[data-chart=weights]").count() == 0  # fewer panels
     page.get_by_role("button", name="Do it for me").click()
     from regdemo.lessons import LESSONS
     target = LESSONS["dropout"].steps[1].at_epoch

@@ -50,14 +50,17 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
     b = handle_b.snapshot(since=None) if handle_b is not None and a is not None else None
     REGISTRY.publish(token, runner, (a.run_id if a else None, b.run_id if b else None))
     session_runs().board_token = token
-    if a is None:
-        st.info("Press **Train** to start. Change the live knobs (⚡) while it trains and "
-                "watch the curves react; each change is marked on the chart.",
-                icon=":material/play_arrow:")
-    else:
-        run_message(a)
-        if b is not None and b.stop_reason and b.stop_reason != a.stop_reason:
-            st.caption(f"B: {b.stop_reason}")
+    # Messages sit in one container above the board, so the board keeps its place in the
+    # page's element tree whatever the run's state: it is never remounted by a rerun.
+    with st.container():
+        if a is None:
+            st.info("Press **Train** to start. Change the live knobs (⚡) while it trains and "
+                    "watch the curves react; each change is marked on the chart.",
+                    icon=":material/play_arrow:")
+        else:
+            run_message(a)
+            if b is not None and b.stop_reason and b.stop_reason != a.stop_reason:
+                st.caption(f"B: {b.stop_reason}")
     task = a.config.task if a is not None else task
     fork_info = None
     if b is not None:

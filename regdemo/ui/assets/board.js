@@ -503,7 +503,7 @@ async function poll(st) {
 function build(st) {
   const P = st.data.projector, forked = !!st.data.fork;
   st.root.replaceChildren();
-  st.root.className = "rd-board" + (P ? " rd-projector" : "");
+  st.root.className = "rd-host rd-board" + (P ? " rd-projector" : "");
   st.statusBox = el("div", "rd-status");
   st.branchBox = el("div", "rd-branch");
   const opts = el("div", "rd-opts");
