@@ -115,6 +115,7 @@ class ThreadRunHandle:
         self.initial_config = trainer.config  # at epoch 0: with the events, it replays the run
         self.parent: int | None = None  # the run it was forked from
         self.name: str | None = None  # for the store; None: one made from the config
+        self.owner: str | None = None  # the browser that made it (a page may re-adopt it)
         self._pending_steps = 0
         self._busy = False  # an epoch taken by the thread but not yet recorded
         self._thread: threading.Thread | None = None
@@ -207,6 +208,7 @@ class ThreadRunHandle:
             clone = self.trainer.fork()
         handle = self.runner._adopt(clone)
         handle.parent, handle.initial_config = self.id, self.initial_config
+        handle.owner = self.owner
         return handle
 
     def wait(self, timeout: float = 30.0) -> bool:
@@ -387,6 +389,19 @@ class _Runner:
                 self._reaper = threading.Thread(target=self._reap, name="regdemo-reaper",
                                                 daemon=True)
                 self._reaper.start()
+
+    def orphan_of(self, owner: str | None):
+        """The newest run of `owner` (not a fork) whose page closed, if any: a reloaded page
+        of that browser takes it back (another open tab's runs are never taken)."""
+        with self._lock:
+            mine = [h for h in self._runs.values() if owner and h.owner == owner
+                    and h.parent is None and h.orphaned_at is not None]
+        return max(mine, key=lambda h: h.id, default=None)
+
+    def runs_of(self, owner: str | None) -> list:
+        """Every run of `owner` on this server."""
+        with self._lock:
+            return [h for h in self._runs.values() if owner and h.owner == owner]
 
     def forget(self, run_id: int) -> None:
         """Stop a run and drop it from the server's memory."""
@@ -585,6 +600,7 @@ class ProcessRunHandle:
         self._unsaved = list(history) if runner.store is not None else []  # for the saver
         self.saved_id: str | None = None
         self.name: str | None = None
+        self.owner: str | None = None
         self.initial_config = config
         self.parent: int | None = None
         self._events = list(events)
@@ -811,6 +827,7 @@ class ProcessRunner(_Runner):
                                   history=snap.history, events=snap.events)
         handle._best_epoch = snap.best_epoch
         handle.parent, handle.initial_config = src.id, src.initial_config
+        handle.owner = src.owner
         self._register(handle)
         handle.worker.commands.put(("fork", handle.id, 0, src.id))
         return handle

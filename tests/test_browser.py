@@ -189,6 +189,20 @@ def test_a_run_past_20000_epochs_still_redraws_in_place(server, page):
     page.get_by_role("button", name="Reset", exact=True).click()
 
 
+def test_a_reloaded_page_takes_its_run_back_and_resyncs_the_whole_history(server, page):
+    """F5 mid-run: the browser's owner cookie lets the new page take back the run it had
+    (it trained on meanwhile); its board asks for everything once and draws it all."""
+    _open(page, f"{server}/?preset=overfit&epochs=100000&speed=max")
+    _train(page, lambda n: n > 200)
+    before = _NEWEST(page)
+    run_points = _POINTS(page)
+    page.reload()
+    back = _wait_for(page, _loss_chart, lambda c: c["points"] >= min(run_points, 1000)
+                     and max(x for _, x in c["traces"]) > before, timeout=60)
+    assert back["points"] > 100
+    page.get_by_role("button", name="Reset", exact=True).click()
+
+
 def test_train_grows_curves_and_a_live_change_leaves_a_marker(server, page):
     """Click Train, see >20 epochs, move dropout mid-run, find its marker on the chart."""
     _open(page, f"{server}/?preset=overfit&epochs=100000")
@@ -336,7 +350,7 @@ def test_closed_tabs_stop_their_runs_after_the_grace_period(server, browser):
     for _ in range(4):
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         page = context.new_page()
-        _open(page, f"{url}/?preset=overfit&epochs=100000&hidden=16-16")
+        _open(page, f"{url}/?preset=overfit&epochs=100000&hidden=16-16&speed=max")
         _train(page, lambda n: n > 5)
         context.close()  # the tab goes away mid-run
     # Within the grace period the last tabs' runs are kept and train (niced workers get

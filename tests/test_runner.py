@@ -384,3 +384,26 @@ def test_wait_after_step_sees_the_stepped_epoch(runner):
     handle.step(1)
     assert handle.wait(timeout=2)
     assert epoch_of(handle) == 1
+
+
+def test_a_closed_pages_run_goes_back_to_its_browser_only():
+    """orphan_of: the newest orphaned, unforked run of that owner; never another browser's,
+    never a run whose page is still open."""
+    runner = ThreadRunner()
+    try:
+        mine, open_tab, other = (runner.create(Config(n_train=8, n_val=8, hidden=(4,)))
+                                 for _ in range(3))
+        mine.owner = open_tab.owner = "browser-a-0123456789"
+        other.owner = "browser-b-0123456789"
+        assert runner.orphan_of("browser-a-0123456789") is None  # both pages open
+        runner.orphan(mine.id)
+        runner.orphan(other.id)
+        assert runner.orphan_of("browser-a-0123456789") is mine
+        assert runner.orphan_of("browser-b-0123456789") is other
+        assert runner.orphan_of(None) is None and runner.orphan_of("nobody") is None
+        fork = mine.fork()
+        runner.orphan(fork.id)
+        assert runner.orphan_of("browser-a-0123456789") is mine  # forks stay with their A
+        assert set(runner.runs_of("browser-a-0123456789")) == {mine, open_tab, fork}
+    finally:
+        runner.stop_all()

@@ -68,6 +68,7 @@ def _open_ab(preset: str, config: Config) -> list[str]:
     a = _new_run(a_config)
     b = get_runner().create(config)
     b.name = f"{a.name} (B: {PRESETS[preset].regularizer})"
+    b.owner = a.owner
     st.session_state["run_b"] = b.id
     changed = ", ".join(f"{k} = {getattr(config, k)}" for k in baseline)
     st.session_state["fork"] = {"epoch": 0, "events": 0, "label": f"B: {changed}"}
@@ -125,6 +126,7 @@ def _new_run(config: Config):
     _reset_run()
     handle = get_runner().create(config)
     handle.name = _run_name(config)
+    handle.owner = st.session_state.get("owner")
     st.session_state["run_id"] = handle.id
     session_runs().run_ids.add(handle.id)
     handle.set_speed(_speed())
@@ -190,6 +192,29 @@ def _fork() -> None:
     st.session_state["w_branch"] = "B"  # the next knob change goes to the new branch
 
 
+def _on_owner() -> None:
+    """The board told us which browser this is (a token it keeps in the browser): runs made
+    before that are marked as this browser's, and after a reload the page takes back the
+    run it had, which trains on meanwhile (the board then resyncs its whole history)."""
+    owner = panels.board_owner()
+    if owner is None:
+        return
+    st.session_state["owner"] = owner
+    for handle in _handles():
+        handle.owner = handle.owner or owner
+    st.session_state["recheck"] = False
+    if _handle() is None:
+        run = get_runner().orphan_of(owner)
+        if run is not None:
+            st.session_state["run_id"] = run.id
+            session_runs().run_ids.add(run.id)
+            controls.load_into_widgets(run.config)
+        else:
+            # Just after a reload the old page may still be read (or not yet closed): the
+            # board asks once more a moment later.
+            st.session_state["recheck"] = bool(get_runner().runs_of(owner))
+
+
 def _on_branch_change() -> None:
     """The live knobs now drive the other branch: show that branch's values."""
     target = _handle("run_b" if st.session_state.get("w_branch") == "B" else "run_id")
@@ -228,6 +253,7 @@ def main() -> None:
     get_runner()  # the first page view starts the workers, so they are warm before Train
     if "initialized" not in st.session_state:
         _init_from_url()
+        _on_owner()  # a returning browser (its cookie): take back a run a reload left
     # After a reconnect Streamlit hands the session a new, empty SessionRuns: this
     # session's runs must be in it, or closing the tab later would not stop them.
     session_runs().run_ids.update(
@@ -334,4 +360,5 @@ def _live_tab(task: str) -> None:
     if not projector:
         explain.regularization_primer()
     panels.live_panels(_handle(), task, _handle("run_b"), st.session_state.get("fork"),
-                       projector=projector)
+                       projector=projector, on_owner=_on_owner,
+                       recheck=bool(st.session_state.get("recheck")))

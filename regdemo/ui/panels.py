@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from regdemo.runner import QUEUED, RUNNING, Snapshot
@@ -10,6 +12,9 @@ from regdemo.ui.board_registry import REGISTRY
 from regdemo.ui.state import get_runner, session_runs
 
 TOKEN_KEY = "board_token"
+BOARD_KEY = "live_board"  # the board's widget key: its state holds the browser's owner token
+OWNER_COOKIE = "regdemo_owner"  # set by the board (board.js); read when a session opens
+_OWNER = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def board_token() -> str:
@@ -17,6 +22,17 @@ def board_token() -> str:
     if TOKEN_KEY not in st.session_state:
         st.session_state[TOKEN_KEY] = REGISTRY.new_token()
     return st.session_state[TOKEN_KEY]
+
+
+def board_owner() -> str | None:
+    """The owner token the board keeps in this browser: from its cookie when the session
+    opened (a returning browser), else as the board reported it (None until then)."""
+    state = st.session_state.get(BOARD_KEY)
+    for owner in (state.get("owner") if hasattr(state, "get") else None,
+                  st.context.cookies.get(OWNER_COOKIE)):
+        if isinstance(owner, str) and _OWNER.fullmatch(owner):
+            return owner
+    return None
 
 
 def state_of(snap: Snapshot | None) -> str | None:
@@ -38,7 +54,7 @@ def run_message(snap: Snapshot) -> None:
 
 
 def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
-                projector: bool = False) -> None:
+                projector: bool = False, on_owner=None, recheck: bool = False) -> None:
     """The run's state message and the live board (`handle` is None before the first Train).
 
     The board is mounted on the page's first run, so Plotly loads while the page is read;
@@ -68,4 +84,5 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
                      "label": (fork or {}).get("label")}
     live_board(token, projector=projector, fork=fork_info, expect=[state_of(a), state_of(b)],
                score="R²" if task == "regression" else "accuracy",
-               empty_note="Press Train to start: the curves grow here, live.")
+               empty_note="Press Train to start: the curves grow here, live.",
+               owner=board_owner(), on_owner=on_owner, recheck=recheck, key=BOARD_KEY)

@@ -569,6 +569,24 @@ function chart(st, key, cls) {
   return div;
 }
 
+function tellOwner(st, setStateValue) {
+  // This browser's owner token (a cookie, never in a link): the page marks its runs with
+  // it, and a reloaded page takes back the run it had. A returning browser's page reads the
+  // cookie when its session opens; only a new browser's token is reported (one rerun).
+  const found = document.cookie.match(/(?:^|;\s*)regdemo_owner=([A-Za-z0-9_-]{16,64})/);
+  let owner = found ? found[1] : null;
+  if (!owner) {
+    const bytes = new Uint8Array(18);
+    window.crypto.getRandomValues(bytes);
+    owner = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+    document.cookie = `regdemo_owner=${owner}; Path=/; Max-Age=31536000; SameSite=Strict`;
+  }
+  if (st.data.owner !== owner && st.toldOwner !== owner) {
+    st.toldOwner = owner;
+    setStateValue("owner", owner);
+  }
+}
+
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   let host = parentElement.querySelector(":scope > .rd-host");
@@ -596,6 +614,11 @@ export default function (component) {
     st.data = data;
     st.setTriggerValue = setTriggerValue;
     if (changed) st.dirty = true;
+  }
+  tellOwner(st, component.setStateValue);
+  if (data.recheck && !st.rechecked) {
+    st.rechecked = true; // a reload: ask the page once more for this browser's run
+    setTimeout(() => { if (st.root.isConnected) st.setTriggerValue("recheck", Date.now()); }, 3500);
   }
   st.closed = false;
   poll(st); // a rerun (Train, a knob) asks at once: its first point need not wait a tick
