@@ -160,6 +160,9 @@ def _open(page, url):
 def test_train_clicked_as_soon_as_the_page_shows_draws_a_point(server, page):
     """Click Train the moment it appears: the live board (mounted with the page's first
     script run, one Plotly load, no chart iframe) already has a chart to draw into."""
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
     page.goto(f"{server}/?preset=overfit&epochs=100000")
     train = page.get_by_role("button", name="Train", exact=True)
     train.wait_for(timeout=60000)
@@ -171,6 +174,11 @@ def test_train_clicked_as_soon_as_the_page_shows_draws_a_point(server, page):
     charts = page.evaluate("[...document.querySelectorAll('[data-chart]')]"
                            ".map(d => d.dataset.chart)")
     assert {"loss", "data", "weights", "norm"} <= set(charts)
+    page.get_by_role("tab", name="Saved runs").click()  # a chart drawn in a hidden tab
+    page.get_by_role("tab", name="Live run").click()
+    time.sleep(1)
+    # Nothing from another host (no favicon from a font CDN), no Plotly NaN-path error.
+    assert errors == [], errors
     page.get_by_role("button", name="Reset", exact=True).click()
 
 

@@ -349,6 +349,10 @@ function normFigure(run) {
 function draw(st, key, fig) {
   const div = st.charts[key];
   if (!div || !st.Plotly) return;
+  if (!div.offsetWidth) { // a tab not shown: lay it out once it has a size (no NaN paths)
+    st.pendingDraw = true;
+    return;
+  }
   const P = st.data.projector;
   const layout = themed(fig.layout, P);
   if (P) {
@@ -364,7 +368,7 @@ function draw(st, key, fig) {
 function extend(st, key, fresh, runs) {
   // New points only: extendTraces appends them to the traces already drawn.
   const div = st.charts[key];
-  if (!div || !st.Plotly || !div.data) return false;
+  if (!div || !st.Plotly || !div.data || !div.offsetWidth) return false;
   const [tk, vk] = st.opts.metric === "loss" ? ["tl", "vl"] : ["ts", "vs"];
   const xs = [], ys = [], idx = [];
   fresh.slice(0, runs).forEach((f, i) => {
@@ -553,6 +557,15 @@ function build(st) {
   }
   status(st);
   if (st.Plotly) redraw(st, [], true);
+  if (!st.resizeWatch) {
+    st.resizeWatch = new ResizeObserver(() => {
+      if (st.pendingDraw && st.root.offsetWidth && st.Plotly) {
+        st.pendingDraw = false;
+        redraw(st, [], true);
+      }
+    });
+    st.resizeWatch.observe(st.root);
+  }
 }
 
 function el(tag, cls) {
@@ -599,7 +612,11 @@ export default function (component) {
   const shape = (d) => `${d.token}|${d.projector}|${!!d.fork}|${d.score}`;
   if (!st || shape(st.data) !== shape(data)) {
     const fresh = !st || st.data.token !== data.token;
-    if (st) clearTimeout(st.timer);
+    if (st) {
+      clearTimeout(st.timer);
+      st.closed = true;
+      if (st.resizeWatch) st.resizeWatch.disconnect();
+    }
     st = host.__regdemo = {
       root: host, data, charts: {}, runs: fresh || !st ? [emptyRun(), null] : st.runs,
       opts: st ? st.opts : { metric: "loss", log: false, window: 0 },
