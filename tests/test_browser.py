@@ -309,6 +309,27 @@ def test_a_classroom_link_hides_locks_and_opens_the_lesson_on_the_projector(serv
     assert _NEWEST(page) == target  # paused where step 2 begins
 
 
+def test_an_ab_link_opens_with_its_scenarios_settings_every_time(server, browser):
+    """The A/B link opened with its settings 9 times in 14 (the page's fragment polled the
+    two new runs, then asked for a full rerun from inside the fragment; the browser had
+    dropped the sidebar's values and drew the number boxes at their minimums, or the
+    overfit scenario). No fragment now: fresh loads come up right every time."""
+    from regdemo.presets import PRESETS
+
+    want = PRESETS["dropout"].config
+    for _ in range(4):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{server}/?preset=dropout&ab=1")
+        page.get_by_text("Branch B (B: dropout = 0.5)").wait_for(timeout=60000)
+        time.sleep(1.5)  # what the page shows once its first reruns have settled
+        shown = [page.get_by_role("spinbutton", name=n).input_value()
+                 for n in ("Training points", "Validation points")]
+        assert shown == [str(want.n_train), str(want.n_val)]
+        assert "dropout" in page.evaluate("window.location.search")
+        context.close()
+
+
 def test_bad_link_shows_a_warning_not_a_traceback(server, page):
     """A malformed link names what it ignored and the page still trains."""
     _open(page, f"{server}/?dropout=banana&n_train=-5&epochs=30")

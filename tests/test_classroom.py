@@ -115,6 +115,8 @@ def test_an_ab_link_opens_baseline_and_regularized_side_by_side(app):
     a, b = _handle(app), get_runner().get(app.session_state["run_b"])
     assert a.config.dropout == 0.0 and b.config.dropout == 0.5
     assert a.config.replace(dropout=0.5) == b.config  # one knob apart, same seed and data
+    # Each is named by its own settings (B was once named after A: "dropout=0.0 (B: ...)").
+    assert (a.name, b.name) == ("dropout dropout=0.0", "dropout (B: dropout)")
     app.sidebar.button(key="btn_step").click().run()
     assert a.wait(30) and b.wait(30)
     app.run()

@@ -67,7 +67,7 @@ def _open_ab(preset: str, config: Config) -> list[str]:
     controls.load_into_widgets(a_config)
     a = _new_run(a_config)
     b = get_runner().create(config)
-    b.name = f"{a.name} (B: {PRESETS[preset].regularizer})"
+    b.name = f"{_run_name(config)} (B: {PRESETS[preset].regularizer})"
     b.owner = a.owner
     st.session_state["run_b"] = b.id
     changed = ", ".join(f"{k} = {getattr(config, k)}" for k in baseline)
