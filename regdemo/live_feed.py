@@ -205,7 +205,7 @@ def run_update(handle, have: Have | None) -> dict:
         "id": snap.run_id, "full": full, "status": snap.status, "busy": snap.busy,
         "epoch": snap.epoch, "epochs": config.epochs, "rate": round(snap.epochs_per_second, 1),
         "stop": snap.stop_reason, "diverged": snap.diverged, "error": snap.error,
-        "best": _best(handle, snap, cache),
+        "best": _best(handle, snap, cache), "restored": snap.restored_epoch,
         "patience": config.patience if config.early_stopping else None,
         "rec": encode_records(_thin(snap.history)), "vv": snap.views_version,
     }

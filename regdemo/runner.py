@@ -60,6 +60,7 @@ class Snapshot:
     split: Split | None = None  # the run's data (read-only, shared, not copied)
     views_version: int = 0  # grows each time the views above are refreshed
     busy: bool = False  # training, queued, or Step epochs still to train
+    restored_epoch: int | None = None  # early stopping put this epoch's weights back
 
 
 def _view_fields(views: dict) -> dict:
@@ -246,6 +247,7 @@ class ThreadRunHandle:
                 stop_reason=t.stop_reason,
                 diverged=t.diverged,
                 best_epoch=t.best_epoch,
+                restored_epoch=t.restored_epoch,
                 epochs_per_second=self._rate,
                 error=self._error,
                 split=t.split,
@@ -438,6 +440,8 @@ def summary_of(snap: Snapshot) -> dict:
     """The `Trainer.summary()` figures, from a snapshot (both backends have one)."""
     last = snap.history[-1] if snap.history else None
     best = next((r for r in snap.history if r.epoch == snap.best_epoch), None)
+    if best is not None and snap.restored_epoch == best.epoch:
+        last = best  # the run's weights are that epoch's again: so are its figures
     return summary_dict(snap.epoch, last, snap.best_epoch, best.val_loss if best else None,
                         snap.stop_reason)
 
@@ -608,6 +612,7 @@ class ProcessRunHandle:
         self._stop_reason: str | None = None
         self._diverged = False
         self._best_epoch: int | None = None
+        self._restored: int | None = None
         self._rate = 0.0
         self._pending = 0
         self._error: str | None = None
@@ -731,6 +736,7 @@ class ProcessRunHandle:
             self._epoch = update["epoch"]
             self._stop_reason, self._diverged = update["stop_reason"], update["diverged"]
             self._best_epoch, self._rate = update["best_epoch"], update["rate"]
+            self._restored = update.get("restored_epoch")
             self._pending, self._error = update["pending"], update["error"]
             if self._acked >= self._sent and self._status != QUEUED:
                 self._status = update["status"]
@@ -769,6 +775,7 @@ class ProcessRunHandle:
                 stop_reason=self._stop_reason,
                 diverged=self._diverged,
                 best_epoch=self._best_epoch,
+                restored_epoch=self._restored,
                 epochs_per_second=self._rate,
                 error=self._error,
                 split=self.split,

@@ -87,6 +87,7 @@ class _Run:
             "stop_reason": t.stop_reason,
             "diverged": t.diverged,
             "best_epoch": t.best_epoch,
+            "restored_epoch": t.restored_epoch,
             "rate": self.rate if self.want == RUNNING else 0.0,
             "pending": self.pending,
             "error": self.error,

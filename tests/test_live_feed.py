@@ -239,3 +239,34 @@ def test_the_feed_reports_events_the_page_marks(runner):
     assert handle.wait(60)
     run = live_feed.run_update(handle, None)
     assert run["events"] == [[3, str(Event(3, "l2", 0.0, 0.01).label)]]
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_a_restored_run_reports_the_figures_of_its_restored_epoch(backend):
+    """Early stopping put epoch N's weights back: the board is told N (its metrics show
+    N's figures) and the run's summary is N's, not the last epoch's (it was the last's)."""
+    from regdemo.runner import ProcessRunner, summary_of
+
+    pool = ThreadRunner() if backend == "thread" else ProcessRunner(workers=1)
+    try:
+        if backend == "process":
+            assert pool.wait_ready(120)
+        config = Config(dataset="moons", n_train=30, n_val=200, hidden=(64, 64), lr=0.03,
+                        optimizer="adam", epochs=2000, early_stopping=True, patience=20,
+                        restore_best=True, label_noise=0.3)
+        handle = pool.create(config)
+        handle.start()
+        assert handle.wait(120)
+        snap = handle.snapshot()
+        assert snap.restored_epoch == snap.best_epoch and snap.epoch > snap.best_epoch
+        run = live_feed.run_update(handle, None)
+        assert run["restored"] == run["best"][0] == snap.best_epoch
+        best = next(r for r in snap.history if r.epoch == snap.best_epoch)
+        assert run["best"][2] == pytest.approx(best.val_loss)
+        summary = summary_of(snap)
+        assert summary["val_loss"] == pytest.approx(best.val_loss)
+        assert summary["val_loss"] != pytest.approx(snap.history[-1].val_loss)
+    finally:
+        pool.stop_all()
+        if backend == "process":
+            pool.shutdown()

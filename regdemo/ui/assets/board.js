@@ -102,7 +102,7 @@ function merge(run, u) {
   if (run.e.length) run.have = run.e[run.e.length - 1];
   if (thinOld(run)) whole = true;
   for (const k of ["status", "busy", "rate", "stop", "diverged", "error", "epochs",
-                   "patience"]) run[k] = u[k];
+                   "patience", "restored"]) run[k] = u[k];
   run.epoch = u.epoch;
   if (JSON.stringify(u.best) !== JSON.stringify(run.best)) { run.best = u.best; whole = true; }
   if (u.events) { run.events = u.events; whole = true; }
@@ -167,7 +167,7 @@ function lossFigure(st) {
     if (run.best && run.best[0] >= first && !name) {
       const y = metric === "loss" ? run.best[2] : run.best[4];
       data.push({ type: "scatter", mode: "markers", x: [run.best[0]], y: [y],
-                  name: `best epoch ${run.best[0]}`,
+                  name: `lowest val loss: epoch ${run.best[0]}`,
                   marker: { symbol: "star", size: P ? 22 : 14, color: BEST } });
       if (run.patience) {
         shapes.push({ type: "rect", x0: run.best[0], x1: run.best[0] + run.patience, xref: "x",
@@ -411,23 +411,35 @@ function redraw(st, fresh, whole) {
 function status(st) {
   const [a, b] = st.runs;
   const box = st.statusBox;
-  const last = (run, k) => (run && run[k].length ? run[k][run[k].length - 1] : null);
+  // After early stopping restored the best epoch's weights, its figures are the run's.
+  const BEST = { tl: 1, vl: 2, ts: 3, vs: 4 };
+  const last = (run, k) => {
+    if (run && run.restored && run.best && run.best[0] === run.restored && BEST[k]) {
+      return run.best[BEST[k]];
+    }
+    return run && run[k].length ? run[k][run[k].length - 1] : null;
+  };
   const words = { running: "training", paused: "paused", queued: "queued: server busy",
                   stopped: "stopped" };
   const cells = a && a.id !== null ? [
-    ["Epoch", `${a.epoch} / ${a.epochs}`, words[a.status] || a.status],
+    ["Epoch", `${a.epoch} / ${a.epochs}`, words[a.status] || a.status,
+     a.restored ? `weights of epoch ${a.restored}` : null],
     ["Epochs/s", a.status === "running" ? Math.round(a.rate).toLocaleString("en") : "–"],
     ["Train loss", fmt(last(a, "tl"))], ["Val loss", fmt(last(a, "vl"))],
     ["Gap (val − train)", last(a, "vl") === null || last(a, "tl") === null ? "–"
       : (last(a, "vl") - last(a, "tl") >= 0 ? "+" : "") + fmt(last(a, "vl") - last(a, "tl"))],
   ] : [["Epoch", "–"], ["Epochs/s", "–"], ["Train loss", "–"], ["Val loss", "–"], ["Gap (val − train)", "–"]];
-  box.replaceChildren(...cells.map(([label, value, hint]) => {
+  box.replaceChildren(...cells.map(([label, value, hint, note]) => {
     const cell = document.createElement("div");
     cell.className = "rd-metric";
     cell.dataset.metric = label;
     const l = document.createElement("div"); l.className = "rd-label"; l.textContent = label;
     const v = document.createElement("div"); v.className = "rd-value"; v.textContent = value;
     cell.append(l, v);
+    if (note) {
+      const n = document.createElement("div"); n.className = "rd-note"; n.textContent = note;
+      cell.append(n);
+    }
     if (hint) cell.title = hint;
     return cell;
   }));
