@@ -210,7 +210,7 @@ def run_update(handle, have: Have | None) -> dict:
         "rec": encode_records(_thin(snap.history)), "vv": snap.views_version,
     }
     if full or have.events != len(snap.events):
-        out["events"] = [[e.epoch, e.label] for e in snap.events]
+        out["events"] = [[e.epoch, e.label, e.knob] for e in snap.events]
     if full or have.views != snap.views_version:
         if cache.views is None or cache.views[0] != snap.views_version:
             cache.views = (snap.views_version, encode_views(snap))

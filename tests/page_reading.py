@@ -32,4 +32,4 @@ def static_charts(at) -> dict[str, dict]:
 
 def event_labels(run: dict, start: int = 0) -> list[str]:
     """The event labels a board run carries (the chart's markers), from index `start`."""
-    return [label for _, label in run.get("events", [])[start:]]
+    return [event[1] for event in run.get("events", [])[start:]]

@@ -223,6 +223,12 @@ def test_train_grows_curves_and_a_live_change_leaves_a_marker(server, page):
     dropout.press("ArrowRight")  # one step: 0 -> 0.05, applied to the running trainer
     labels = _wait_for(page, _ANNOTATIONS, lambda a: any(t.startswith("dropout") for t in a))
     assert any("dropout 0 -> 0.05 @ epoch" in t for t in labels)
+    time.sleep(2)
+    for _ in range(4):  # a quick burst of key presses is one change on the chart
+        dropout.press("ArrowRight")
+    labels = _wait_for(page, _ANNOTATIONS,
+                       lambda a: any(t.startswith("dropout 0.05 -> 0.25") for t in a))
+    assert len([t for t in labels if t.startswith("dropout")]) == 2, labels
     assert page.locator("[data-testid=stException]").count() == 0
     _zoom_survives_ticks(page)
     page.get_by_role("button", name="Reset", exact=True).click()

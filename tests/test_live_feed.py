@@ -58,7 +58,7 @@ def test_a_new_board_gets_everything_once_then_only_what_is_new(runner):
     assert handle.wait(60)
     later = live_feed.run_update(handle, held)
     assert not later["full"] and later["rec"]["e"] == [13, 14, 15]
-    assert [label for _, label in later["events"]] == ["dropout 0 -> 0.5 @ epoch 12"]
+    assert [label for _, label, _ in later["events"]] == ["dropout 0 -> 0.5 @ epoch 12"]
     assert "data" not in later  # the data never changes: sent once
     # Nothing new: no records, and no events or views unless they changed.
     held = live_feed.Have(handle.id, 15, 1, later["vv"])
@@ -238,7 +238,7 @@ def test_the_feed_reports_events_the_page_marks(runner):
     handle.step(2)
     assert handle.wait(60)
     run = live_feed.run_update(handle, None)
-    assert run["events"] == [[3, str(Event(3, "l2", 0.0, 0.01).label)]]
+    assert run["events"] == [[3, Event(3, "l2", 0.0, 0.01).label, "l2"]]
 
 
 @pytest.mark.parametrize("backend", ["thread", "process"])

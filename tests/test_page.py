@@ -367,3 +367,17 @@ def test_a_link_with_very_few_epochs_still_draws_every_tab(app):
     assert not app.exception
     assert app.number_input(key="w_epochs").value == 3
     assert app.number_input(key="w_sweep_epochs").value == 10
+
+
+def test_a_knob_moved_after_the_run_finished_is_not_recorded_into_it(app):
+    """The finished run keeps its record (a change used to land in it as an event at its
+    last epoch); the next Train starts a new run with the knob's new value."""
+    app.run()
+    app.number_input(key="w_epochs").set_value(10).run()
+    app.button(key="btn_train").click().run()
+    _wait_until_parked(app)
+    finished = _handle(app)
+    app.slider(key="w_dropout").set_value(0.5).run()
+    assert finished.snapshot().events == [] and finished.config.dropout == 0.0
+    app.button(key="btn_train").click().run()
+    assert _handle(app) is not finished and _handle(app).config.dropout == 0.5

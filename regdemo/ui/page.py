@@ -226,8 +226,8 @@ def _apply_live(handle, config: Config) -> str | None:
     """Send changed live knobs to the running trainer; returns an error message if refused."""
     old = handle.config
     changes = {k: getattr(config, k) for k in LIVE_KNOBS if getattr(old, k) != getattr(config, k)}
-    if not changes:
-        return None
+    if not changes or handle.status == STOPPED:
+        return None  # a finished run keeps its record: the change goes to the next run
     try:
         handle.set_live(**changes)
     except ConfigError as exc:

@@ -117,6 +117,26 @@ function fmt(v, digits = 4) {
 }
 
 // ------------------------------------------------------------------ the loss chart
+function mergeEvents(events, span, rate) {
+  // A slider dragged or arrow-keyed through several values is one change to a reader:
+  // consecutive changes of one knob less than ~1.5 s of training or 4% of the epochs shown
+  // apart share one marker, "l2 0 -> 0.01 @ epoch 37-43" (each change is still recorded).
+  const near = Math.max(3, 0.04 * span, 1.5 * (rate || 0));
+  const out = [];
+  for (const [epoch, label, knob] of events) {
+    const prev = out[out.length - 1];
+    if (prev && knob && prev.knob === knob && epoch - prev.last <= near) {
+      prev.last = epoch;
+      prev.to = label.slice(knob.length + 1).split(" @ ")[0].split(" -> ")[1];
+      continue;
+    }
+    const [from, to] = label.slice((knob || "").length + 1).split(" @ ")[0].split(" -> ");
+    out.push({ epoch, last: epoch, knob, from, to, label });
+  }
+  return out.map((g) => [g.epoch,
+    g.epoch === g.last ? g.label : `${g.knob} ${g.from} -> ${g.to} @ epoch ${g.epoch}-${g.last}`]);
+}
+
 function lossFigure(st) {
   const [a, b] = st.runs;
   const opts = st.opts, P = st.data.projector;
@@ -161,8 +181,10 @@ function lossFigure(st) {
     data.push(val);
     const first = x.length ? x[0] : 0;
     const events = name === "B" ? run.events.slice(fork.events || 0) : run.events;
-    for (const [epoch, text] of events) {
-      if (epoch >= first) marker(epoch, name ? `${name}: ${text}` : text, color || EVENT);
+    const span = (x.length ? x[x.length - 1] : 0) - first;
+    for (const [epoch, text] of mergeEvents(events.filter((e) => e[0] >= first), span,
+                                            run.rate)) {
+      marker(epoch, name ? `${name}: ${text}` : text, color || EVENT);
     }
     if (run.best && run.best[0] >= first && !name) {
       const y = metric === "loss" ? run.best[2] : run.best[4];
