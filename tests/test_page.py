@@ -140,6 +140,10 @@ def test_invalid_combination_is_explained_beside_the_control(app):
     assert not app.exception
     errors = _messages(app.sidebar.error)
     assert any("'batch_norm' needs batches of 2 or more" in e for e in errors)
+    # Train and Step are blocked (Train once ran such a run anyway, with batch size 0).
+    assert app.button(key="btn_train").disabled and app.button(key="btn_step").disabled
+    assert any("Train needs settings a run can take" in e for e in errors)
+    assert "run_id" not in app.session_state
 
 
 def test_train_runs_to_the_end_and_reports(app):

@@ -282,15 +282,20 @@ def main() -> None:
                      help="Classroom scenarios; each sets every control below.")
         sb.caption(PRESETS[st.session_state["preset"]].watch)
     b = sb.columns(2)
+    # Settings the controls hold but a run cannot take (batch norm with batches of 1, ...):
+    # no Train or Step until they are fixed; each message stands under its control.
+    blocked = bool(problems)
     if b[0].button("Train", type="primary", key="btn_train", width="stretch",
-                   icon=":material/play_arrow:",
-                   help="Start training (or resume). A changed structural control (data, "
-                        "model, optimizer, seed) starts a new run."):
+                   icon=":material/play_arrow:", disabled=blocked,
+                   help="Fix the settings marked in red below first." if blocked else
+                   "Start training (or resume). A changed structural control (data, "
+                   "model, optimizer, seed) starts a new run."):
         _train(config)
     if b[1].button("Pause", key="btn_pause", width="stretch", icon=":material/pause:",
                    help="Hold the run; Train resumes it where it stopped."):
         _pause()
     if b[0].button("Step", key="btn_step", width="stretch", icon=":material/skip_next:",
+                   disabled=blocked,
                    help="Train exactly one epoch, then pause: follow the curves by hand."):
         _step(config)
     if b[1].button("Reset", key="btn_reset", width="stretch", icon=":material/restart_alt:",
@@ -305,6 +310,9 @@ def main() -> None:
         if b[1].button("Unfork", key="btn_unfork", width="stretch", icon=":material/close:",
                        disabled=_handle("run_b") is None, help="Stop branch B; A trains on."):
             _drop_fork()
+    if blocked:
+        sb.error("Train needs settings a run can take: see the messages in red below.",
+                 icon=":material/block:")
     if _handle("run_b") is not None:
         sb.segmented_control("Live knobs change", ["A", "B"], key="w_branch",
                              on_change=_on_branch_change, required=True,
