@@ -309,3 +309,14 @@ def test_ray_backend_matches_local():
         assert result.rows == run_sweep(spec, SerialExecutor(), chunk_size=3).rows
     finally:
         ray.shutdown()
+
+
+def test_the_sweep_progress_never_counts_past_its_runs():
+    """Runs finish in batches (0, then all 6 at once): the words follow, never 'run 7 of 6'."""
+    from regdemo.sweep_jobs import RUNNING, WAITING
+    from regdemo.ui.sweeps import progress_text
+
+    assert progress_text(RUNNING, 0, 6, 0) == "Training 6 runs in parallel batches: 0 of 6 done"
+    assert progress_text(RUNNING, 6, 6, 0) == "All 6 runs trained: drawing the curve"
+    assert "7" not in progress_text(RUNNING, 6, 6, 0)
+    assert progress_text(WAITING, 0, 6, 2).startswith("Waiting: 2 sweeps")

@@ -72,6 +72,16 @@ def _submit(base: Config, knob, start, stop, points, log, seeds) -> SweepJob | N
     return job
 
 
+def progress_text(status: str, done: int, total: int, ahead: int) -> str:
+    """The progress bar's words. Runs train in batches (many small models as one), so the
+    count moves in steps: say how many are done, never "run 7 of 6"."""
+    if status != RUNNING:
+        return f"Waiting: {ahead} sweep{'s' if ahead != 1 else ''} from other pages run first"
+    if done >= total:
+        return f"All {total} runs trained: drawing the curve"
+    return f"Training {total} runs in parallel batches: {done} of {total} done"
+
+
 def _progress() -> None:
     job: SweepJob | None = st.session_state.get("sweep_job")
     if job is None:
@@ -80,10 +90,7 @@ def _progress() -> None:
                 icon=":material/tune:")
         return
     if job.active:
-        ahead = get_sweeps().ahead_of(job)
-        text = (f"Training run {job.done + 1} of {job.total}" if job.status == RUNNING
-                else f"Waiting: {ahead} sweep{'s' if ahead != 1 else ''} from other pages "
-                     "run first")
+        text = progress_text(job.status, job.done, job.total, get_sweeps().ahead_of(job))
         cols = st.columns([5, 1])
         cols[0].progress(job.done / max(job.total, 1), text=text)
         if cols[1].button("Cancel", key="btn_sweep_cancel", width="stretch"):
