@@ -184,3 +184,21 @@ def test_share_panel_builds_the_link_with_the_picked_flags(app):
     query = {k: v[-1] for k, v in parse_qs(urlsplit(link).query).items()}
     assert query["hide"] == "arch,l1" and query["projector"] == "1" and query["ab"] == "1"
     assert Config.from_query(query)[0] == PRESETS["dropout"].config
+
+
+def test_the_share_link_uses_the_public_address_and_keeps_the_pace(app, monkeypatch):
+    """REGDEMO_PUBLIC_URL is the link's address (students cannot open localhost); the
+    link carries a pace set on the page."""
+    monkeypatch.setenv("REGDEMO_PUBLIC_URL", "http://lab.school.example:8501")
+    _open(app, preset="dropout", speed="20")
+    link = next(c.value for c in app.sidebar.code)
+    assert link.startswith("http://lab.school.example:8501/?preset=dropout&")
+    assert parse_qs(urlsplit(link).query)["speed"] == ["20"]
+    assert not any("only works on this computer" in w.value for w in app.sidebar.warning)
+
+
+def test_alocal_only_share_address_is_flagged():
+    from regdemo.ui.share import local_only
+
+    assert local_only("http://localhost:8501/") and local_only("http://127.0.0.1:8501/")
+    assert not local_only("http://10.0.0.5:8501/") and not local_only("https://lab.example/")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlsplit
+
 import streamlit as st
 
 from regdemo import classroom
@@ -18,12 +21,28 @@ def _label(name: str) -> str:
 
 
 def _base_url() -> str:
-    """The address the browser shows for this page (without its query)."""
+    """The page's address for students: REGDEMO_PUBLIC_URL, else the one this browser used
+    (its Host header, behind a proxy the forwarded one), without the query."""
+    public = os.environ.get("REGDEMO_PUBLIC_URL", "").strip()
+    if public:
+        return public.split("?")[0].rstrip("/") + "/"
     try:
+        headers = st.context.headers
         url = st.context.url or ""
     except Exception:  # noqa: BLE001 - outside a browser session (tests): a relative link
-        url = ""
-    return url.split("?")[0] or "/"
+        return "/"
+    host = headers.get("X-Forwarded-Host") or headers.get("Host") or ""
+    if not host:
+        return url.split("?")[0] or "/"
+    scheme = headers.get("X-Forwarded-Proto") or urlsplit(url).scheme or "http"
+    path = urlsplit(url).path or "/"
+    return f"{scheme}://{host}{path}"
+
+
+def local_only(url: str) -> bool:
+    """A link that only this machine can open."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
 
 def share_panel(preset: str, config: Config, current: classroom.Classroom) -> None:
@@ -50,7 +69,12 @@ def share_panel(preset: str, config: Config, current: classroom.Classroom) -> No
                             if has_baseline else "Needs a scenario with a regularizer "
                             "(not during a lesson).")
         room = classroom.Classroom(current.lesson, frozenset(hide), frozenset(lock),
-                                   projector, ab and has_baseline)
-        st.code(classroom.link(_base_url(), preset, config, room), language=None,
-                wrap_lines=True)
+                                   projector, ab and has_baseline, current.speed)
+        base = _base_url()
+        st.code(classroom.link(base, preset, config, room), language=None, wrap_lines=True)
         st.caption("Copy it with the button in the box's corner.")
+        if local_only(base):
+            st.warning("This address only works on this computer. Open the page by the "
+                       "address students reach (this machine's name or IP), or set "
+                       "REGDEMO_PUBLIC_URL when starting the server.",
+                       icon=":material/wifi_off:")
