@@ -19,7 +19,8 @@ import numpy as np
 
 from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split
 
-MAX_DELTA = 400  # records in one reply at most; a longer stretch is thinned evenly
+MAX_DELTA = 400  # new records in one reply at most; a longer stretch is thinned evenly
+MAX_FULL = 2000  # a new board gets the run's whole kept history (the runner keeps 2,000)
 # Record fields as the board names them (short: they are repeated in every reply).
 COLUMNS = (("tl", "train_loss"), ("vl", "val_loss"), ("ts", "train_score"),
            ("vs", "val_score"), ("wn", "weight_norm"), ("sp", "sparsity"))
@@ -207,7 +208,8 @@ def run_update(handle, have: Have | None) -> dict:
         "stop": snap.stop_reason, "diverged": snap.diverged, "error": snap.error,
         "best": _best(handle, snap, cache), "restored": snap.restored_epoch,
         "patience": config.patience if config.early_stopping else None,
-        "rec": encode_records(_thin(snap.history)), "vv": snap.views_version,
+        "rec": encode_records(_thin(snap.history, MAX_FULL if full else MAX_DELTA)),
+        "vv": snap.views_version,
     }
     if full or have.events != len(snap.events):
         out["events"] = [[e.epoch, e.label, e.knob] for e in snap.events]

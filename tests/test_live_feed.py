@@ -270,3 +270,35 @@ def test_a_restored_run_reports_the_figures_of_its_restored_epoch(backend):
         pool.stop_all()
         if backend == "process":
             pool.shutdown()
+
+
+def test_the_feed_gives_a_boards_unowned_runs_its_browsers_owner(runner):
+    """A browser's first visit: its runs start without an owner (the page could not read
+    the cookie the board sets); the feed tags them from the cookie, never re-tags them."""
+    handle = _train(runner, TINY.replace(epochs=10), 1)
+    token = REGISTRY.new_token()
+    REGISTRY.publish(token, runner, (handle.id, None))
+    routes.feed_reply(token, "", "not a token!")
+    assert handle.owner is None
+    routes.feed_reply(token, "", "browser-a-0123456789")
+    routes.feed_reply(token, "", "browser-b-0123456789")
+    assert handle.owner == "browser-a-0123456789"
+
+
+def test_plotly_is_served_compressed_once_per_process():
+    """The bundle is gzipped once (it was compressed per request, holding the server's event
+    loop up to 1.4 s for each new browser) and unzips to the plotly package's own file."""
+    import gzip
+
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    client = TestClient(Starlette(routes=routes.routes()))
+    reply = client.get(routes.PLOTLY_PATH, headers={"Accept-Encoding": "gzip"})
+    assert reply.status_code == 200 and reply.headers["content-encoding"] == "gzip"
+    assert reply.content == routes.plotly_bundle().read_bytes()  # httpx unzipped it
+    assert len(gzip.compress(reply.content)) < routes.plotly_bundle().stat().st_size / 2
+    assert routes.gzipped_bundle.cache_info().currsize == 1
+    plain = client.get(routes.PLOTLY_PATH, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == reply.content
+    assert client.get(routes.FEED_PATH + "?t=nope").status_code == 404

@@ -84,22 +84,23 @@ def _ignore() -> None:
 
 
 def live_board(token: str, *, projector: bool, fork: dict | None, expect: list,
-               score: str, empty_note: str, owner: str | None, on_owner, recheck: bool,
+               score: str, empty_note: str, on_recheck, recheck: bool, on_command,
                key: str) -> None:
     """Mount the page's live board: it polls the feed for `token`'s runs by itself.
 
     `expect` holds, per run (A, B), the state the page was drawn for ('id:status:busy');
-    when a run's state moves on, the board asks for one rerun (a trigger). The board keeps
-    an owner token in the browser's storage and reports it (state 'owner') when the page
-    does not know it yet; `on_owner` runs then, and once more (trigger 'recheck') a few
-    seconds after a mount with `recheck` set.
+    when a run's state moves on, the board asks for one rerun (a trigger). The board sets
+    the browser's owner cookie (a returning browser's page reads it when it opens); with
+    `recheck` it asks once more a few seconds after mounting (trigger 'recheck', then
+    `on_recheck` runs). Its own Train, Pause and Step (shown on phones) and the keys T, P
+    and S send a trigger 'command' ('train:<time>', ...); `on_command` runs then.
     """
     _BOARD(key=key, data={
         "token": token, "feed": FEED_PATH, "plotly": PLOTLY_PATH, "projector": projector,
         "fork": fork, "expect": expect, "score": score, "empty_note": empty_note,
-        "owner": owner, "recheck": recheck,
-    }, on_status_change=_ignore, on_owner_change=on_owner or _ignore,
-        on_recheck_change=on_owner or _ignore)
+        "recheck": recheck,
+    }, on_status_change=_ignore, on_recheck_change=on_recheck or _ignore,
+        on_command_change=on_command or _ignore)
 
 
 def static_chart(fig, key: str) -> None:

@@ -6,6 +6,7 @@ Streamlit call. Boards that nobody polled or published for a while are dropped.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -15,6 +16,10 @@ IDLE_SECONDS = 900.0  # a board unseen this long is dropped (its page is long go
 MIN_INTERVAL, MAX_INTERVAL = 0.25, 2.0  # seconds between one board's polls
 FEED_BUDGET = 0.15  # share of one core that all boards' polls may take together
 ACTIVE_SECONDS = 5.0  # a board polled within this window counts as active
+# The browser's owner token: a cookie the board sets (never in a link), read by the page
+# when its session opens and by the feed on each poll.
+OWNER_COOKIE = "regdemo_owner"
+OWNER = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @dataclass

@@ -193,15 +193,12 @@ def _fork() -> None:
 
 
 def _on_owner() -> None:
-    """The board told us which browser this is (a token it keeps in the browser): runs made
-    before that are marked as this browser's, and after a reload the page takes back the
-    run it had, which trains on meanwhile (the board then resyncs its whole history)."""
+    """A returning browser (its owner cookie): after a reload the page takes back the run
+    it had, which trained on meanwhile (the board then resyncs its whole history)."""
     owner = panels.board_owner()
     if owner is None:
         return
     st.session_state["owner"] = owner
-    for handle in _handles():
-        handle.owner = handle.owner or owner
     st.session_state["recheck"] = False
     if _handle() is None:
         run = get_runner().orphan_of(owner)
@@ -213,6 +210,18 @@ def _on_owner() -> None:
             # Just after a reload the old page may still be read (or not yet closed): the
             # board asks once more a moment later.
             st.session_state["recheck"] = bool(get_runner().runs_of(owner))
+
+
+def _on_command() -> None:
+    """Train, Pause or Step from the board (its buttons on a phone, or the T, P, S keys)."""
+    command = panels.board_command()
+    lesson = lesson_panel.current()
+    base = lesson.config if lesson else PRESETS[st.session_state["preset"]].config
+    config, problems = Config.from_query(controls.current_values(), base=base)
+    if command == "pause":
+        _pause()
+    elif command in ("train", "step") and not problems:
+        (_train if command == "train" else _step)(config)
 
 
 def _on_branch_change() -> None:
@@ -238,14 +247,22 @@ def _apply_live(handle, config: Config) -> str | None:
 PROJECTOR_CSS = """<style>
 html { font-size: 21px; }
 [data-testid="stMetricValue"] { font-size: 1.7rem; }
-section[data-testid="stSidebar"] { min-width: 25rem; }
+/* The charts get the width: a narrow sidebar (collapsed when a link opens the page),
+   little padding around the main area. */
+section[data-testid="stSidebar"] { min-width: 18rem; max-width: 20rem; }
+[data-testid="stMainBlockContainer"] { padding: 2.5rem 1.25rem 1rem; max-width: none; }
 </style>"""
+# On a phone the sidebar is a drawer: the board's own Train and Pause stand above the
+# charts there (see ui/assets/board.css).
 
 
 def main() -> None:
     """Draw the whole page."""
-    st.set_page_config(page_title="Regularization Lab", page_icon="📉",
-                       layout="wide")
+    # A projector link opens with the sidebar folded away: the charts fill the screen.
+    opened_for_projector = "initialized" not in st.session_state and \
+        st.query_params.get("projector", "") in ("1", "true", "yes", "on")
+    st.set_page_config(page_title="Regularization Lab", page_icon="📉", layout="wide",
+                       initial_sidebar_state="collapsed" if opened_for_projector else "auto")
     # Streamlit fades an element while a rerun has not redrawn it yet; at three live ticks a
     # second that fade is a flicker on a projector. The charts update in place anyway.
     st.html("<style>[data-stale='true']{opacity:1 !important;transition:none !important}"
@@ -368,5 +385,5 @@ def _live_tab(task: str) -> None:
     if not projector:
         explain.regularization_primer()
     panels.live_panels(_handle(), task, _handle("run_b"), st.session_state.get("fork"),
-                       projector=projector, on_owner=_on_owner,
-                       recheck=bool(st.session_state.get("recheck")))
+                       projector=projector, on_recheck=_on_owner,
+                       recheck=bool(st.session_state.get("recheck")), on_command=_on_command)

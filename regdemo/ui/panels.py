@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from regdemo.runner import QUEUED, RUNNING, Snapshot
 from regdemo.ui.board import live_board
-from regdemo.ui.board_registry import REGISTRY
+from regdemo.ui.board_registry import OWNER, OWNER_COOKIE, REGISTRY
 from regdemo.ui.state import get_runner, session_runs
 
 TOKEN_KEY = "board_token"
-BOARD_KEY = "live_board"  # the board's widget key: its state holds the browser's owner token
-OWNER_COOKIE = "regdemo_owner"  # set by the board (board.js); read when a session opens
-_OWNER = re.compile(r"[A-Za-z0-9_-]{16,64}")
+BOARD_KEY = "live_board"  # the board's widget key
 
 
 def board_token() -> str:
@@ -25,14 +21,18 @@ def board_token() -> str:
 
 
 def board_owner() -> str | None:
-    """The owner token the board keeps in this browser: from its cookie when the session
-    opened (a returning browser), else as the board reported it (None until then)."""
+    """This browser's owner token, from its cookie when the session opened (None on a
+    browser's first visit: the board sets the cookie, and the feed tags the runs)."""
+    owner = st.context.cookies.get(OWNER_COOKIE)
+    return owner if isinstance(owner, str) and OWNER.fullmatch(owner) else None
+
+
+def board_command() -> str | None:
+    """The command the board just sent ('train', 'pause' or 'step'), in its callback."""
     state = st.session_state.get(BOARD_KEY)
-    for owner in (state.get("owner") if hasattr(state, "get") else None,
-                  st.context.cookies.get(OWNER_COOKIE)):
-        if isinstance(owner, str) and _OWNER.fullmatch(owner):
-            return owner
-    return None
+    value = state.get("command") if hasattr(state, "get") else None
+    command = value.split(":")[0] if isinstance(value, str) else None
+    return command if command in ("train", "pause", "step") else None
 
 
 def state_of(snap: Snapshot | None) -> str | None:
@@ -54,7 +54,8 @@ def run_message(snap: Snapshot) -> None:
 
 
 def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
-                projector: bool = False, on_owner=None, recheck: bool = False) -> None:
+                projector: bool = False, on_recheck=None, recheck: bool = False,
+                on_command=None) -> None:
     """The run's state message and the live board (`handle` is None before the first Train).
 
     The board is mounted on the page's first run, so Plotly loads while the page is read;
@@ -85,4 +86,4 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
     live_board(token, projector=projector, fork=fork_info, expect=[state_of(a), state_of(b)],
                score="R²" if task == "regression" else "accuracy",
                empty_note="Press Train to start: the curves grow here, live.",
-               owner=board_owner(), on_owner=on_owner, recheck=recheck, key=BOARD_KEY)
+               on_recheck=on_recheck, recheck=recheck, on_command=on_command, key=BOARD_KEY)

@@ -276,7 +276,7 @@ function dataFigures(run, branch, P, kind) {
         for (let i = 0; i < nx; i++) row[i] = px[j * nx + i] / 255;
         z.push(row);
       }
-      data.push({ type: "heatmap", x: v.grid.x, y: v.grid.y, z, zmin: 0, zmax: 1, zsmooth: "best",
+      data.push({ type: "heatmap", x: v.grid.x, y: v.grid.y, z, zmin: 0, zmax: 1, zsmooth: "fast",
                   colorscale: [[0, "#c6dbef"], [0.5, "#ffffff"], [1, "#fdd0a2"]],
                   showscale: false, hoverinfo: "skip", name: "P(class 1)" });
       data.push({ type: "contour", x: v.grid.x, y: v.grid.y, z, showscale: false, hoverinfo: "skip",
@@ -368,6 +368,12 @@ function normFigure(run) {
 }
 
 // ------------------------------------------------------------------ drawing
+function fitHeight(div, wanted) {
+  // Projector: the first row of charts ends above the fold (min 280 px, at most `wanted`).
+  const top = div.getBoundingClientRect().top + window.scrollY;
+  return Math.max(280, Math.min(wanted, window.innerHeight - top - 16));
+}
+
 function draw(st, key, fig) {
   const div = st.charts[key];
   if (!div || !st.Plotly) return;
@@ -376,6 +382,9 @@ function draw(st, key, fig) {
     return;
   }
   const P = st.data.projector;
+  if (P && (key === "loss" || key.startsWith("data"))) {
+    fig.layout.height = fitHeight(div, fig.layout.height || 460);
+  }
   const layout = themed(fig.layout, P);
   if (P) {
     for (const t of fig.data) {
@@ -411,6 +420,21 @@ function redraw(st, fresh, whole) {
   } else if (!extend(st, "loss", fresh, forked ? 2 : 1)) {
     draw(st, "loss", lossFigure(st));
   }
+  // The rest once the loss chart has painted: a heatmap can take a few hundred ms.
+  st.pendingWhole = st.pendingWhole || whole;
+  if (st.heavyQueued) return;
+  st.heavyQueued = true;
+  requestAnimationFrame(() => setTimeout(() => {
+    st.heavyQueued = false;
+    const all = st.pendingWhole;
+    st.pendingWhole = false;
+    const b2 = st.runs[1];
+    redrawViews(st, !!(st.data.fork && b2 && b2.id !== null), all);
+  }, 0));
+}
+
+function redrawViews(st, forked, whole) {
+  const a = st.runs[0];
   const P = st.data.projector;
   for (const [i, name] of (forked ? [[0, "A"], [1, "B"]] : [[0, ""]])) {
     const run = st.runs[i];
@@ -566,8 +590,17 @@ function build(st) {
   sel.onchange = () => { st.opts.window = sel.value === "all" ? 0 : +sel.value; draw(st, "loss", lossFigure(st)); };
   win.append(document.createTextNode("Show epochs "), sel);
   const hint = el("span", "rd-hint");
-  hint.textContent = "Drag on a chart to zoom: the zoom stays while it trains. Double-click to zoom out.";
+  hint.textContent = "Drag on a chart to zoom: the zoom stays while it trains. Double-click " +
+    "to zoom out. Keys: T train, P pause, S step.";
   opts.append(metric, log, win, hint);
+  const tools = el("div", "rd-tools"); // a phone's sidebar is a drawer: Train stands here
+  for (const [command, label, cls] of [["train", "▶ Train", " rd-primary"], ["pause", "❚❚ Pause", ""],
+                                       ["step", "⏭ Step", ""]]) {
+    const b = el("button", "rd-tool" + cls);
+    b.type = "button"; b.textContent = label; b.dataset.command = command;
+    b.onclick = () => st.setTriggerValue("command", `${command}:${Date.now()}`);
+    tools.append(b);
+  }
   const row1 = el("div", "rd-row");
   const loss = chart(st, "loss", "rd-main");
   const side = el("div", "rd-side");
@@ -583,7 +616,7 @@ function build(st) {
     side.append(chart(st, "data"), chart(st, "extra"));
   }
   row1.append(loss, side);
-  st.root.append(st.statusBox, st.branchBox, opts, row1);
+  st.root.append(tools, st.statusBox, st.branchBox, opts, row1);
   if (!P) {
     const row2 = el("div", "rd-row rd-row2");
     row2.append(chart(st, "weights", "rd-half"), chart(st, "norm", "rd-half"));
@@ -616,22 +649,33 @@ function chart(st, key, cls) {
   return div;
 }
 
-function tellOwner(st, setStateValue) {
-  // This browser's owner token (a cookie, never in a link): the page marks its runs with
-  // it, and a reloaded page takes back the run it had. A returning browser's page reads the
-  // cookie when its session opens; only a new browser's token is reported (one rerun).
-  const found = document.cookie.match(/(?:^|;\s*)regdemo_owner=([A-Za-z0-9_-]{16,64})/);
-  let owner = found ? found[1] : null;
-  if (!owner) {
-    const bytes = new Uint8Array(18);
-    window.crypto.getRandomValues(bytes);
-    owner = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
-    document.cookie = `regdemo_owner=${owner}; Path=/; Max-Age=31536000; SameSite=Strict`;
-  }
-  if (st.data.owner !== owner && st.toldOwner !== owner) {
-    st.toldOwner = owner;
-    setStateValue("owner", owner);
-  }
+function setOwnerCookie() {
+  // This browser's owner token (a cookie, never in a link): the feed marks the board's
+  // runs with it, and a reloaded page (reading it when its session opens) takes back the
+  // run it had.
+  if (/(?:^|;\s*)regdemo_owner=[A-Za-z0-9_-]{16,64}/.test(document.cookie)) return;
+  const bytes = new Uint8Array(18);
+  window.crypto.getRandomValues(bytes);
+  const owner = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+  document.cookie = `regdemo_owner=${owner}; Path=/; Max-Age=31536000; SameSite=Strict`;
+}
+
+function listenForKeys() {
+  // T trains, P pauses, S steps, anywhere on the page but in a text field; the board of
+  // the moment (window.__regdemoBoard) passes the command to the page.
+  if (window.__regdemoKeys) return;
+  window.__regdemoKeys = true;
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    const target = event.target;
+    if (target && (target.isContentEditable ||
+                   /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    const command = { t: "train", p: "pause", s: "step" }[event.key.toLowerCase()];
+    const st = window.__regdemoBoard;
+    if (!command || !st || !st.root.isConnected) return;
+    event.preventDefault();
+    st.setTriggerValue("command", `${command}:${Date.now()}`);
+  });
 }
 
 export default function (component) {
@@ -666,7 +710,9 @@ export default function (component) {
     st.setTriggerValue = setTriggerValue;
     if (changed) st.dirty = true;
   }
-  tellOwner(st, component.setStateValue);
+  window.__regdemoBoard = st;
+  listenForKeys();
+  setOwnerCookie();
   if (data.recheck && !st.rechecked) {
     st.rechecked = true; // a reload: ask the page once more for this browser's run
     setTimeout(() => { if (st.root.isConnected) st.setTriggerValue("recheck", Date.now()); }, 3500);
