@@ -247,9 +247,8 @@ def _apply_live(handle, config: Config) -> str | None:
 PROJECTOR_CSS = """<style>
 html { font-size: 21px; }
 [data-testid="stMetricValue"] { font-size: 1.7rem; }
-/* The charts get the width: a narrow sidebar (collapsed when a link opens the page),
-   little padding around the main area. */
-section[data-testid="stSidebar"] { min-width: 18rem; max-width: 20rem; }
+/* The charts get the width: little padding around the main area (and the sidebar is
+   folded away when a link opens the page in this mode). */
 [data-testid="stMainBlockContainer"] { padding: 2.5rem 1.25rem 1rem; max-width: none; }
 </style>"""
 # On a phone the sidebar is a drawer: the board's own Train and Pause stand above the
@@ -258,11 +257,13 @@ section[data-testid="stSidebar"] { min-width: 18rem; max-width: 20rem; }
 
 def main() -> None:
     """Draw the whole page."""
-    # A projector link opens with the sidebar folded away: the charts fill the screen.
-    opened_for_projector = "initialized" not in st.session_state and \
-        st.query_params.get("projector", "") in ("1", "true", "yes", "on")
+    # A projector link opens with the sidebar folded away: the charts fill the screen. The
+    # same value on every rerun (a change of it folds or unfolds the sidebar again).
+    if "sidebar" not in st.session_state:
+        projector_link = st.query_params.get("projector", "") in ("1", "true", "yes", "on")
+        st.session_state["sidebar"] = "collapsed" if projector_link else "auto"
     st.set_page_config(page_title="Regularization Lab", page_icon="📉", layout="wide",
-                       initial_sidebar_state="collapsed" if opened_for_projector else "auto")
+                       initial_sidebar_state=st.session_state["sidebar"])
     # Streamlit fades an element while a rerun has not redrawn it yet; at three live ticks a
     # second that fade is a flicker on a projector. The charts update in place anyway.
     st.html("<style>[data-stale='true']{opacity:1 !important;transition:none !important}"

@@ -33,9 +33,9 @@ function themed(layout, projector) {
   const big = projector ? 20 : 13;
   const out = Object.assign({
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-    margin: { l: 60, r: 20, t: projector ? 95 : 70, b: 50 },
+    margin: { l: 60, r: 20, t: projector ? 78 : 70, b: 50 },
     legend: { orientation: "h", yanchor: "bottom", y: 1.02, xanchor: "left", x: 0,
-              font: { size: big } },
+              font: { size: projector ? 15 : big }, itemwidth: 30 },
     hoverlabel: { font: { family: FONT } }, autosize: true,
   }, layout);
   out.font = Object.assign({ family: FONT, color: projector ? "#000" : TEXT, size: big },
@@ -43,7 +43,7 @@ function themed(layout, projector) {
   if (out.title) {
     out.title = Object.assign({ x: 0, y: 0.98, yanchor: "top" }, out.title);
     out.title.font = Object.assign({ family: FONT, color: projector ? "#000" : TEXT,
-                                     weight: 600, size: projector ? 26 : 15 },
+                                     weight: 600, size: projector ? 22 : 15 },
                                    out.title.font || {});
   }
   for (const key of Object.keys(out)) {
@@ -511,8 +511,11 @@ function tellPage(st) {
   st.runs.forEach((run, i) => {
     if (!run || run.id === null || expect[i] === undefined || expect[i] === null) return;
     const now = `${run.id}:${run.status}:${run.busy ? 1 : 0}`;
-    if (now !== expect[i] && st.told[i] !== now) {
+    // Asked again if the page still shows the old state 3 s later (a trigger sent while
+    // the page was busy with another rerun can be lost).
+    if (now !== expect[i] && (st.told[i] !== now || Date.now() - st.toldAt[i] > 3000)) {
       st.told[i] = now;
+      st.toldAt[i] = Date.now();
       st.setTriggerValue("status", now);
     }
   });
@@ -594,8 +597,8 @@ function build(st) {
     "to zoom out. Keys: T train, P pause, S step.";
   opts.append(metric, log, win, hint);
   const tools = el("div", "rd-tools"); // a phone's sidebar is a drawer: Train stands here
-  for (const [command, label, cls] of [["train", "▶ Train", " rd-primary"], ["pause", "❚❚ Pause", ""],
-                                       ["step", "⏭ Step", ""]]) {
+  for (const [command, label, cls] of [["train", "▶ Train", " rd-primary"], ["pause", "Pause", ""],
+                                       ["step", "Step ›", ""]]) {
     const b = el("button", "rd-tool" + cls);
     b.type = "button"; b.textContent = label; b.dataset.command = command;
     b.onclick = () => st.setTriggerValue("command", `${command}:${Date.now()}`);
@@ -616,7 +619,8 @@ function build(st) {
     side.append(chart(st, "data"), chart(st, "extra"));
   }
   row1.append(loss, side);
-  st.root.append(tools, st.statusBox, st.branchBox, opts, row1);
+  if (P) opts.prepend(tools); // one row less above the charts on a projector
+  st.root.append(...(P ? [] : [tools]), st.statusBox, st.branchBox, opts, row1);
   if (!P) {
     const row2 = el("div", "rd-row rd-row2");
     row2.append(chart(st, "weights", "rd-half"), chart(st, "norm", "rd-half"));
@@ -698,7 +702,7 @@ export default function (component) {
     st = host.__regdemo = {
       root: host, data, charts: {}, runs: fresh || !st ? [emptyRun(), null] : st.runs,
       opts: st ? st.opts : { metric: "loss", log: false, window: 0 },
-      told: [], timer: null, Plotly: st ? st.Plotly : null, normTick: 0, dirty: true,
+      told: [], toldAt: [], timer: null, Plotly: st ? st.Plotly : null, normTick: 0, dirty: true,
       setTriggerValue,
     };
     build(st);
