@@ -345,6 +345,48 @@ def test_bad_link_shows_a_warning_not_a_traceback(server, page):
     assert page.locator("[data-testid=stException]").count() == 0
 
 
+_FITS = """(sel) => {
+  const out = [];
+  for (const el of document.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect();
+    out.push({top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+              clipped: el.scrollWidth > el.clientWidth + 1});
+  }
+  return out;
+}"""
+SCREENS = {"projector 1280x720": (1280, 720, True), "projector 1920x1080": (1920, 1080, True),
+           "1024x768": (1024, 768, False), "phone 390x844": (390, 844, False)}
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_page_fits_the_screens_a_class_uses(server, browser, screen, tmp_path):
+    """Projector links at 1280x720 and 1920x1080: the loss chart and the data view end
+    above the fold, no metric is cut. 1024x768: no metric cut. A phone: Train is on the
+    screen without opening the sidebar. Each screen's screenshot is kept with the test."""
+    width, height, projector = SCREENS[screen]
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  is_mobile=width < 500)
+    page = context.new_page()
+    page.goto(f"{server}/?preset=overfit&epochs=100000" + ("&projector=1" if projector else ""))
+    page.locator("[data-chart=loss]").wait_for(timeout=60000)
+    page.keyboard.press("t")
+    _wait_for(page, _POINTS, lambda n: n > 10, timeout=60)
+    time.sleep(1.5)  # the sidebar has folded, the charts have their size
+    page.screenshot(path=str(tmp_path / f"{screen.replace(' ', '-')}.png"))
+    values = page.evaluate(_FITS, ".rd-value, .rd-label")
+    assert values and not any(v["clipped"] for v in values), values
+    if projector:
+        for chart in ("loss", "data"):
+            box = page.evaluate(_FITS, f"[data-chart={chart}]")[0]
+            assert box["bottom"] <= height + 1 and box["right"] <= width + 1, (chart, box)
+            assert box["bottom"] - box["top"] >= 280, (chart, box)
+    if width < 500:
+        train = page.evaluate(_FITS, ".rd-tool[data-command=train]")[0]
+        assert 0 <= train["top"] and train["bottom"] <= height, train
+    page.keyboard.press("p")
+    context.close()
+
+
 def _descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
