@@ -468,6 +468,7 @@ class _Saver:
         self._lock = threading.Lock()  # one flush at a time per run
         self._events_saved: dict[int, int] = {}
         self._ended: dict[int, int] = {}  # run id -> epoch at which it was marked finished
+        self._browser_saved: dict[int, str] = {}  # run id -> owner written to the store
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # the last write that failed, for the page
 
@@ -503,6 +504,9 @@ class _Saver:
             handle.saved_id = self.store.create(
                 handle.initial_config, handle.name, parent=parent.saved_id if parent else None,
                 origin="fork" if parent else "page")
+        if handle.owner and self._browser_saved.get(handle.id) != handle.owner:
+            self.store.set_browser(handle.saved_id, handle.owner)  # tagged after its start
+            self._browser_saved[handle.id] = handle.owner
         new_events = events[self._events_saved.get(handle.id, 0):]
         if records or new_events:
             self.store.append(handle.saved_id, records, new_events)
@@ -516,6 +520,7 @@ class _Saver:
             self._ended[handle.id] = snap.epoch
         if final:  # forgotten: nothing more will come
             self._events_saved.pop(handle.id, None)
+            self._browser_saved.pop(handle.id, None)
             self._ended.pop(handle.id, None)
 
 

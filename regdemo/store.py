@@ -72,6 +72,12 @@ _TOKENS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # the WAL the parent still uses, so they are kept referenced and never touched.
 _INHERITED: list[sqlite3.Connection] = []
 
+# Which browser made a run (its owner token, a cookie of the page's): the Saved runs tab
+# lists a browser's own runs only. Its own table, so files from before it keep working.
+_BROWSERS = """CREATE TABLE IF NOT EXISTS browsers (
+        run_id TEXT PRIMARY KEY,
+        browser TEXT NOT NULL
+    ) WITHOUT ROWID"""
 _SCHEMA = (
     """CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -100,12 +106,14 @@ _SCHEMA = (
         new TEXT NOT NULL
     )""",
     "CREATE INDEX events_by_run ON events (run_id, seq)",
+    _BROWSERS,
 )
 _COLUMNS = {
     "runs": ["id", "name", "created", "updated", "status", "origin", "parent", "owner",
              "epochs", "config", "summary"],
     "epochs": ["run_id", *FIELDS],
     "events": ["seq", "run_id", "epoch", "knob", "old", "new"],
+    "browsers": ["run_id", "browser"],
 }
 _INSERT_EPOCH = (f"INSERT OR REPLACE INTO epochs (run_id, {', '.join(FIELDS)}) "
                  f"VALUES (?, {', '.join('?' * len(FIELDS))})")
@@ -376,6 +384,16 @@ class RunStore:
             self._touch(conn, run_id, "status = ?, summary = ?", status, text)
 
     @_recovering
+    def set_browser(self, run_id: str, browser: str) -> None:
+        """Note which browser made the run (its first owner stays)."""
+        check_run_id(run_id)
+        if not isinstance(browser, str) or not 16 <= len(browser) <= 64:
+            raise StoreError("a browser token is 16 to 64 characters")
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO browsers (run_id, browser) VALUES (?, ?)",
+                         (run_id, browser))
+
+    @_recovering
     def rename(self, run_id: str, name: str) -> None:
         """Give a run a new name (stored as given; the page escapes it when drawing)."""
         check_run_id(run_id)
@@ -392,6 +410,7 @@ class RunStore:
                 raise UnknownRun(f"no saved run with id {run_id!r}")
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM browsers WHERE run_id = ?", (run_id,))
 
     @_recovering
     def mark_interrupted(self, alive: Iterable[str] = ()) -> list[str]:
@@ -412,9 +431,18 @@ class RunStore:
     # --- reading
 
     @_recovering
-    def runs(self, limit: int = 200, status: str | None = None) -> list[RunInfo]:
-        """Saved runs, newest first (at most `limit`; optionally only one status)."""
-        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+    def runs(self, limit: int = 200, status: str | None = None,
+             browser: str | None = None) -> list[RunInfo]:
+        """Saved runs, newest first (at most `limit`; optionally only one status, only one
+        browser's runs)."""
+        clauses, args = [], []
+        if status:
+            clauses.append("status = ?")
+            args.append(status)
+        if browser is not None:
+            clauses.append("id IN (SELECT run_id FROM browsers WHERE browser = ?)")
+            args.append(browser)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         limit = max(0, min(int(limit), _MAX_INT))  # SQLite's LIMIT takes a 64-bit int
         with self._read() as conn:
             rows = conn.execute(
@@ -648,6 +676,8 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
         elif version > SCHEMA_VERSION:
             raise _TooNew(f"it was written by a newer regdemo (schema {version})")
         else:
+            if "runs" in tables:  # a file from before the browsers table: add it
+                conn.execute(_BROWSERS)
             for table, columns in _COLUMNS.items():
                 found = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
                 if found != columns:

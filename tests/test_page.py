@@ -15,6 +15,7 @@ from regdemo.ui.state import get_runner
 from tests.page_reading import board, event_labels, static_charts
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+BROWSER = "test-browser-0123456789"
 
 
 def _fresh_page(monkeypatch, tmp_path, backend: str):
@@ -24,6 +25,7 @@ def _fresh_page(monkeypatch, tmp_path, backend: str):
     monkeypatch.setenv("REGDEMO_BACKEND", backend)
     monkeypatch.setenv("REGDEMO_DATA_DIR", str(tmp_path))  # each page starts with no saved runs
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["owner"] = BROWSER  # as the owner cookie of a returning browser
     yield at
     runner = get_runner()
     for handle in runner.runs():
@@ -385,3 +387,28 @@ def test_a_knob_moved_after_the_run_finished_is_not_recorded_into_it(app):
     assert finished.snapshot().events == [] and finished.config.dropout == 0.0
     app.button(key="btn_train").click().run()
     assert _handle(app) is not finished and _handle(app).config.dropout == 0.5
+
+
+def test_saved_runs_belong_to_the_browser_that_made_them(monkeypatch, tmp_path):
+    """Two browsers on one server: each Saved runs tab lists its own runs only, so nobody
+    renames or deletes another's (they were all listed to everyone)."""
+    gen = _fresh_page(monkeypatch, tmp_path, "thread")
+    first = next(gen)
+    try:
+        first.run()
+        first.number_input(key="w_epochs").set_value(5).run()
+        first.button(key="btn_train").click().run()
+        _wait_until_parked(first)
+        get_runner().save_now()
+        first.run()
+        mine = _handle(first).saved_id
+        picker = first.multiselect(key="w_compare")
+        assert picker.value == [mine] and len(picker.options) == 1
+        other = AppTest.from_file(APP, default_timeout=60)
+        other.session_state["owner"] = "another-browser-0123456789"
+        other.run()
+        assert not other.exception
+        assert [m for m in other.get("multiselect") if m.key == "w_compare"] == []
+        assert any("this browser's runs only" in m.value for m in other.info)
+    finally:
+        next(gen, None)

@@ -545,3 +545,33 @@ def test_origin_is_a_short_lowercase_word(store, origin):
     with pytest.raises(StoreError, match="origin must be a short lowercase word"):
         store.create(SMALL, origin=origin)
     assert store.runs() == []
+
+
+def test_each_browser_lists_its_own_runs(tmp_path):
+    """runs(browser=...) lists one browser's runs; a run's first browser stays; deleting a
+    run forgets its browser too."""
+    with RunStore(tmp_path) as store:
+        mine, theirs, nobodys = (store.create(SMALL) for _ in range(3))
+        store.set_browser(mine, "browser-a-0123456789")
+        store.set_browser(theirs, "browser-b-0123456789")
+        store.set_browser(theirs, "browser-a-0123456789")  # ignored: B made it
+        assert [r.id for r in store.runs(browser="browser-a-0123456789")] == [mine]
+        assert [r.id for r in store.runs(browser="browser-b-0123456789")] == [theirs]
+        assert {r.id for r in store.runs()} == {mine, theirs, nobodys}  # the CLI sees all
+        with pytest.raises(StoreError):
+            store.set_browser(mine, "short")
+        store.delete(mine)
+        assert store.runs(browser="browser-a-0123456789") == []
+
+
+def test_a_file_from_before_browsers_gets_the_table(tmp_path):
+    """A runs file written before the browsers table opens, keeps its runs, and takes
+    owners from then on."""
+    with RunStore(tmp_path) as store:
+        old = store.create(SMALL)
+    with sqlite3.connect(tmp_path / "runs.sqlite3") as conn:
+        conn.execute("DROP TABLE browsers")
+    with RunStore(tmp_path) as store:
+        assert [r.id for r in store.runs()] == [old] and not store.problem
+        store.set_browser(old, "browser-a-0123456789")
+        assert [r.id for r in store.runs(browser="browser-a-0123456789")] == [old]

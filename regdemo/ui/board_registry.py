@@ -29,6 +29,7 @@ class Board:
     runner: object
     run_ids: tuple[int | None, int | None] = (None, None)
     seen: float = field(default_factory=time.monotonic)
+    owner: str | None = None  # the browser's owner token, as its polls carry it
 
 
 class Registry:
@@ -47,7 +48,9 @@ class Registry:
         """The page's current runs for its board (called on every script run)."""
         now = time.monotonic()
         with self._lock:
-            self._boards[token] = Board(runner, tuple(run_ids), now)
+            known = self._boards.get(token)
+            self._boards[token] = Board(runner, tuple(run_ids), now,
+                                        known.owner if known else None)
             if now - self._swept > 60:
                 self._swept = now
                 for key in [k for k, b in self._boards.items() if now - b.seen > IDLE_SECONDS]:

@@ -49,16 +49,17 @@ def config_differences(runs: list[RunInfo]) -> pd.DataFrame:
                         index=differing)
 
 
-def saved_runs_tab(store: RunStore) -> None:
-    """Draw the tab."""
+def saved_runs_tab(store: RunStore, browser: str | None) -> None:
+    """Draw the tab: the runs of this `browser` (its owner token) only. Others' runs are
+    not listed, so not renamed or deleted here; an exported file shares one."""
     if store.problem:
         st.warning(store.problem, icon=":material/database:")
-    runs = store.runs()
+    runs = store.runs(browser=browser) if browser else []
     if not runs:
-        st.info("Every run you train is saved here as it goes. Train one, fork it or change "
-                "a knob, then come back to lay the curves over each other.",
-                icon=":material/history:")
-        _import(store)
+        st.info("Every run you train is saved here as it goes (this browser's runs only). "
+                "Train one, fork it or change a knob, then come back to lay the curves over "
+                "each other.", icon=":material/history:")
+        _import(store, browser)
         return
     by_id = {r.id: r for r in runs}
     if not st.session_state.get("compare_picked"):  # until the user picks: the newest two
@@ -78,7 +79,7 @@ def saved_runs_tab(store: RunStore) -> None:
                      column_config={"id": st.column_config.TextColumn(width="small")})
     if chosen:
         _actions(store, chosen)
-    _import(store)
+    _import(store, browser)
 
 
 def _overlay(store: RunStore, chosen: list[RunInfo]) -> None:
@@ -144,7 +145,9 @@ def _try(action, done: str) -> None:
     st.rerun()
 
 
-def _import(store: RunStore) -> None:
+def _import(store: RunStore, browser: str | None) -> None:
+    if browser is None:  # the page does not know this browser yet (a moment after opening)
+        return
     upload = st.file_uploader(
         "Import a run (a JSON file exported here)", type=["json"], key="w_import",
         help=f"At most {MAX_IMPORT_BYTES // 2**20} MB; the file is checked, never executed.")
@@ -158,6 +161,7 @@ def _import(store: RunStore) -> None:
         return
     try:
         run_id = store.import_json(upload.getvalue())
+        store.set_browser(run_id, browser)  # an imported run is the importer's
     except StoreError as exc:
         st.error(f"Not imported: {exc}")
         return

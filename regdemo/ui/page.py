@@ -374,7 +374,8 @@ def main() -> None:
     with live:
         _live_tab(config.task)
     with saved:
-        compare.saved_runs_tab(get_store())
+        compare.saved_runs_tab(get_store(), panels.board_owner() or
+                               st.session_state.get("owner"))
     with sweep:
         sweeps.sweep_tab(config)
 

@@ -21,10 +21,15 @@ def board_token() -> str:
 
 
 def board_owner() -> str | None:
-    """This browser's owner token, from its cookie when the session opened (None on a
-    browser's first visit: the board sets the cookie, and the feed tags the runs)."""
+    """This browser's owner token: its cookie when the session opened, else (a browser's
+    first visit, whose board set the cookie) as the board's polls carried it; None before
+    the first poll."""
     owner = st.context.cookies.get(OWNER_COOKIE)
-    return owner if isinstance(owner, str) and OWNER.fullmatch(owner) else None
+    if isinstance(owner, str) and OWNER.fullmatch(owner):
+        return owner
+    board = REGISTRY.get(st.session_state[TOKEN_KEY]) if TOKEN_KEY in st.session_state \
+        else None
+    return board.owner if board is not None else None
 
 
 def board_command() -> str | None:

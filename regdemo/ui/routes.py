@@ -44,6 +44,7 @@ def feed_reply(token: str, have: str, owner: str = "") -> tuple[int, dict]:
     if board is None:
         return 404, {"error": "unknown board: reload the page"}
     if OWNER.fullmatch(owner):
+        board.owner = owner  # the page learns its browser from here on a first visit
         for run_id in board.run_ids:
             handle = board.runner.get(run_id) if run_id is not None else None
             if handle is not None and handle.owner is None:

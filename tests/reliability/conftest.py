@@ -27,6 +27,7 @@ def make_page(monkeypatch, tmp_path):
             for key, value in env.items():
                 monkeypatch.setenv(key, str(value))
         at = AppTest.from_file(APP, default_timeout=90)
+        at.session_state["owner"] = "test-browser-0123456789"  # a returning browser's cookie
         made.append(at)
         return at
 

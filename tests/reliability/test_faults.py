@@ -305,6 +305,7 @@ def test_the_page_reports_a_bad_store_and_keeps_training(make_page, tmp_path, fa
             for i in range(12):
                 run_id = store.create(Config(seed=i), f"run {i}")
                 store.append(run_id, [_epoch(n) for n in range(1, 3001)])
+                store.set_browser(run_id, "test-browser-0123456789")  # the page's browser
     at = make_page(data_dir=data)
     at.run()
     at.number_input(key="w_epochs").set_value(30).run()

@@ -255,6 +255,8 @@ def test_run_names_are_shown_as_text_on_the_page(make_page, tmp_path):
     data = tmp_path / "data"
     with RunStore(data) as s:
         ids = [s.import_json(json.dumps({**_good(), "name": name})) for name in HOSTILE_NAMES]
+        for run_id in ids:  # imported by this page's browser
+            s.set_browser(run_id, "test-browser-0123456789")
     at = make_page(data_dir=data)
     at.run()
     at.multiselect(key="w_compare").set_value(ids).run()
