@@ -363,9 +363,7 @@ def main() -> None:
 
     st.query_params.from_dict({"preset": st.session_state["preset"], **config.to_query(),
                                **now.to_query()})
-    for message in st.session_state.get("link_warnings", []):
-        # The link's own text, shown as text: no markdown links or images from a URL.
-        st.warning(f"Ignored from the link: {_plain(message)}", icon=":material/link:")
+    _link_warnings()
 
     if "tabs" in hide:
         _live_tab(config.task)
@@ -378,6 +376,21 @@ def main() -> None:
                                st.session_state.get("owner"))
     with sweep:
         sweeps.sweep_tab(config)
+
+
+def _link_warnings() -> None:
+    """What a link asked for and the page could not do: one box, dismissed with a click."""
+    found = st.session_state.get("link_warnings", [])
+    if not found:
+        return
+    with st.container(key="link_box"):
+        # The link's own text, shown as text: no markdown links or images from a URL.
+        lines = "\n".join(f"- {_plain(message)}" for message in found[:10])
+        more = f"\n- … and {len(found) - 10} more" if len(found) > 10 else ""
+        st.warning(f"Ignored from the link:\n{lines}{more}", icon=":material/link:")
+        if st.button("Dismiss", key="btn_dismiss_link", icon=":material/close:"):
+            st.session_state["link_warnings"] = []
+            st.rerun()
 
 
 def _live_tab(task: str) -> None:
