@@ -10,6 +10,7 @@ on how long the run is.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import threading
 import weakref
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split
+from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split, make_split
 
 MAX_DELTA = 400  # new records in one reply at most; a longer stretch is thinned evenly
 MAX_FULL = 2000  # a new board gets the run's whole kept history (the runner keeps 2,000)
@@ -222,6 +223,21 @@ def run_update(handle, have: Have | None) -> dict:
             cache.data = encode_data(snap.split)
         out["data"] = cache.data
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _preview(dataset: str, n_train: int, n_val: int, noise: float, label_noise: float,
+             seed: int) -> dict:
+    split = make_split(dataset, n_train, n_val, noise, label_noise, seed=seed)
+    return encode_data(split)
+
+
+def preview(config) -> dict:
+    """The data a run of `config` would train on (shown before Train, like TensorFlow
+    Playground shows its dataset): {'key': what identifies it, 'data': encode_data()}."""
+    fields = (config.dataset, config.n_train, config.n_val, config.noise, config.label_noise,
+              config.seed)
+    return {"key": ".".join(str(f) for f in fields), "data": _preview(*fields)}
 
 
 def strict(value):

@@ -302,3 +302,20 @@ def test_plotly_is_served_compressed_once_per_process():
     plain = client.get(routes.PLOTLY_PATH, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.content == reply.content
     assert client.get(routes.FEED_PATH + "?t=nope").status_code == 404
+
+
+def test_before_train_the_board_gets_the_data_of_the_settings_once(runner):
+    """No run yet: the reply carries the data the settings would train on (the points of
+    the data view), and not again while the board has it."""
+    token = REGISTRY.new_token()
+    config = TINY.replace(n_train=12, n_val=20)
+    REGISTRY.publish(token, runner, (None, None), preview=config)
+    body = routes.feed_reply(token, "")[1]
+    shown = body["preview"]
+    assert shown["data"]["kind"] == "2d" and len(shown["data"]["train"]["x"]) == 12
+    assert "preview" not in routes.feed_reply(token, "", "", shown["key"])[1]
+    REGISTRY.publish(token, runner, (None, None), preview=config.replace(seed=5))
+    assert routes.feed_reply(token, "", "", shown["key"])[1]["preview"]["key"] != shown["key"]
+    handle = _train(runner, config, 1)
+    REGISTRY.publish(token, runner, (handle.id, None), preview=config)
+    assert "preview" not in routes.feed_reply(token, "")[1]  # the run's own data instead

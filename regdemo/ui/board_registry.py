@@ -30,6 +30,7 @@ class Board:
     run_ids: tuple[int | None, int | None] = (None, None)
     seen: float = field(default_factory=time.monotonic)
     owner: str | None = None  # the browser's owner token, as its polls carry it
+    preview: object = None  # before Train: the Config whose data the board shows
 
 
 class Registry:
@@ -44,13 +45,14 @@ class Registry:
     def new_token() -> str:
         return secrets.token_urlsafe(18)
 
-    def publish(self, token: str, runner, run_ids) -> None:
-        """The page's current runs for its board (called on every script run)."""
+    def publish(self, token: str, runner, run_ids, preview=None) -> None:
+        """The page's current runs for its board (called on every script run), and the
+        settings whose data it shows while it has no run."""
         now = time.monotonic()
         with self._lock:
             known = self._boards.get(token)
             self._boards[token] = Board(runner, tuple(run_ids), now,
-                                        known.owner if known else None)
+                                        known.owner if known else None, preview)
             if now - self._swept > 60:
                 self._swept = now
                 for key in [k for k, b in self._boards.items() if now - b.seen > IDLE_SECONDS]:

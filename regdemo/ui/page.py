@@ -366,11 +366,11 @@ def main() -> None:
     _link_warnings()
 
     if "tabs" in hide:
-        _live_tab(config.task)
+        _live_tab(config.task, config)
         return
     live, saved, sweep = st.tabs(["Live run", "Saved runs", "Sweep"], key="w_tab")
     with live:
-        _live_tab(config.task)
+        _live_tab(config.task, config)
     with saved:
         compare.saved_runs_tab(get_store(), panels.board_owner() or
                                st.session_state.get("owner"))
@@ -393,7 +393,7 @@ def _link_warnings() -> None:
             st.rerun()
 
 
-def _live_tab(task: str) -> None:
+def _live_tab(task: str, config: Config | None = None) -> None:
     """The lesson (if any), the primer, then the run's message and the live board."""
     lesson_panel.draw(_new_run, _handle)
     projector = bool(st.session_state.get("w_projector"))
@@ -401,4 +401,5 @@ def _live_tab(task: str) -> None:
         explain.regularization_primer()
     panels.live_panels(_handle(), task, _handle("run_b"), st.session_state.get("fork"),
                        projector=projector, on_recheck=_on_owner,
-                       recheck=bool(st.session_state.get("recheck")), on_command=_on_command)
+                       recheck=bool(st.session_state.get("recheck")), on_command=_on_command,
+                       config=config)

@@ -60,8 +60,9 @@ def run_message(snap: Snapshot) -> None:
 
 def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
                 projector: bool = False, on_recheck=None, recheck: bool = False,
-                on_command=None) -> None:
-    """The run's state message and the live board (`handle` is None before the first Train).
+                on_command=None, config=None) -> None:
+    """The run's state message and the live board (`handle` is None before the first Train;
+    the board then shows the data of `config`, the controls' settings).
 
     The board is mounted on the page's first run, so Plotly loads while the page is read;
     it then polls the feed route for new epochs by itself (no fragment, no reruns).
@@ -70,7 +71,8 @@ def live_panels(handle, task: str, handle_b=None, fork: dict | None = None,
     runner = get_runner()
     a = handle.snapshot(since=None) if handle is not None else None
     b = handle_b.snapshot(since=None) if handle_b is not None and a is not None else None
-    REGISTRY.publish(token, runner, (a.run_id if a else None, b.run_id if b else None))
+    REGISTRY.publish(token, runner, (a.run_id if a else None, b.run_id if b else None),
+                     preview=config)
     session_runs().board_token = token
     # Messages sit in one container above the board, so the board keeps its place in the
     # page's element tree whatever the run's state: it is never remounted by a rerun.

@@ -33,11 +33,14 @@ def plotly_bundle() -> Path:
     return Path(spec.origin).parent / "package_data" / "plotly.min.js"
 
 
-def feed_reply(token: str, have: str, owner: str = "") -> tuple[int, dict]:
+def feed_reply(token: str, have: str, owner: str = "",
+               preview_key: str = "") -> tuple[int, dict]:
     """(HTTP status, body) of one poll; also what page tests call in-process.
 
     `owner` is the browser's owner token (its cookie): the board's runs that have none yet
     (made on a browser's first visit, before its page could read the cookie) take it.
+    Without a run the reply carries the data of the page's settings, unless the board has
+    it already (`preview_key`).
     """
     start = time.perf_counter()
     board = REGISTRY.get(token) if len(token) < MAX_QUERY else None
@@ -51,14 +54,23 @@ def feed_reply(token: str, have: str, owner: str = "") -> tuple[int, dict]:
                 handle.owner = owner
     runs = live_feed.board_update(board.runner, board.run_ids,
                                   live_feed.parse_have(have[:MAX_QUERY]))
-    interval = PACE.record(token, time.perf_counter() - start)
-    return 200, {"runs": runs, "next": round(interval * 1000)}
+    body = {"runs": runs}
+    if runs[0] is None and board.preview is not None:
+        try:
+            shown = live_feed.preview(board.preview)
+        except Exception:  # noqa: BLE001 - a preview must never break the feed
+            shown = None
+        if shown is not None and shown["key"] != preview_key:
+            body["preview"] = shown
+    body["next"] = round(PACE.record(token, time.perf_counter() - start) * 1000)
+    return 200, body
 
 
 async def feed(request: Request) -> Response:
     status, body = feed_reply(request.query_params.get("t", ""),
                               request.query_params.get("h", ""),
-                              request.cookies.get(OWNER_COOKIE, ""))
+                              request.cookies.get(OWNER_COOKIE, ""),
+                              request.query_params.get("p", "")[:MAX_QUERY])
     try:
         text = json.dumps(body, separators=(",", ":"), allow_nan=False)
     except ValueError:  # a NaN the encoders did not expect: null it rather than fail

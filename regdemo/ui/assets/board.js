@@ -258,7 +258,8 @@ function stripFigure(strip, title, P) {
 
 function dataFigures(run, branch, P, kind) {
   // [main, extra]: the data view, and a second chart for digits (the mistakes).
-  const title = (t) => (branch ? `${branch}: ${t}` : t);
+  const title = (t) => (run && run.preview ? "The data (press Train to fit a model to it)"
+    : branch ? `${branch}: ${t}` : t);
   const d = run && run.data, v = run && run.views;
   if (!d) {
     return [{ data: [], layout: { title: { text: title("Data") }, xaxis: { visible: false },
@@ -440,7 +441,10 @@ function redrawViews(st, forked, whole) {
     const run = st.runs[i];
     if (!whole && !(run && run.viewsChanged)) continue;
     if (run) run.viewsChanged = false;
-    const [main, extra] = dataFigures(run && run.id !== null ? run : null, name, P);
+    // Before Train: the data the run would train on (the preview), as the Playground does.
+    const shown = run && run.id !== null ? run
+      : (i === 0 && st.preview ? { data: st.preview.data, views: null, preview: true } : null);
+    const [main, extra] = dataFigures(shown, name, P);
     draw(st, `data${name}`, main);
     const box = st.charts[`extra${name}`];
     if (box) {
@@ -530,7 +534,8 @@ async function poll(st) {
   try {
     const have = st.runs.map((r) => (r && r.id !== null
       ? `${r.id}.${r.have}.${r.events.length}.${r.vv}` : "")).join(";");
-    const url = `${st.data.feed}?t=${encodeURIComponent(st.data.token)}&h=${have}`;
+    const url = `${st.data.feed}?t=${encodeURIComponent(st.data.token)}&h=${have}` +
+      `&p=${encodeURIComponent(st.preview ? st.preview.key : "")}`;
     const reply = await fetch(url, { cache: "no-store" });
     if (reply.ok) {
       const body = await reply.json();
@@ -547,6 +552,7 @@ async function poll(st) {
         if (f === null) whole = true;
         fresh.push(f || undefined);
       });
+      if (body.preview) { st.preview = body.preview; whole = true; }
       st.Plotly = st.Plotly || await loadPlotly(st.data.plotly);
       redraw(st, fresh, whole || st.dirty);
       st.dirty = false;
