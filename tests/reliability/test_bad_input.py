@@ -425,8 +425,8 @@ def _set(at, name: str, value) -> None:
 
 def test_extreme_control_combinations_train_without_an_exception(make_page):
     """A few dozen combinations of controls at the ends of their ranges, then Train: the page
-    shows errors beside controls that do not fit together, trains what does, and never shows
-    an exception; the run's Config is within bounds."""
+    shows errors beside controls that do not fit together (and blocks Train for them), trains
+    what does, and never shows an exception; the run's Config is within bounds."""
     from regdemo.ui.state import get_runner
 
     at = make_page()
@@ -448,7 +448,10 @@ def test_extreme_control_combinations_train_without_an_exception(make_page):
             _set(at, name, value)
         at.run()
         no_exception(i, values)
-        refused += bool(at.sidebar.error)
+        if at.sidebar.error:  # settings a run cannot take: Train is blocked, not run
+            refused += 1
+            assert at.button(key="btn_train").disabled, (i, values)
+            continue
         at.button(key="btn_train").click().run()
         no_exception(i, values)
         handle = get_runner().get(at.session_state["run_id"])
@@ -464,7 +467,8 @@ def test_extreme_control_combinations_train_without_an_exception(make_page):
     known = {bug: sorted(set(ids)) for bug, ids in known.items()}
     print(f"{PAGE_COMBINATIONS} combinations: {refused} with errors beside controls, "
           f"{trained} trained, known bugs hit: {known}")
-    assert refused >= 5 and trained >= PAGE_COMBINATIONS // 2  # both paths were exercised
+    assert refused >= 5 and trained >= 5  # both paths were exercised
+    assert trained + refused == PAGE_COMBINATIONS  # each one trained or was refused
     if known:
         pytest.xfail("; ".join(f"{bug}: combinations {ids}" for bug, ids in known.items()))
 
