@@ -303,7 +303,8 @@ def test_a_classroom_link_hides_locks_and_opens_the_lesson_on_the_projector(serv
     dataset = page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset")
     assert dataset.locator("input").is_disabled()
     assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "21px"
-    font = "document.querySelector('[data-chart=loss]')._fullLayout.font.size"
+    font = ("() => { const d = document.querySelector('[data-chart=loss]');"
+            " return d && d._fullLayout ? d._fullLayout.font.size : null; }")
     assert _wait_for(page, font, lambda size: size is not None) >= 20  # projector charts
     assert page.locator("[data-chart=weights]").count() == 0  # fewer panels
     page.get_by_role("button", name="Do it for me").click()
