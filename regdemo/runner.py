@@ -623,6 +623,7 @@ class ProcessRunHandle:
         self._error: str | None = None
         self._views: dict = {}
         self._views_version = 0
+        self._speed_sent: float | None = None
         self._sent = self._acked = 0
         self.last_seen = time.monotonic()
         self.orphaned_at: float | None = None
@@ -698,7 +699,14 @@ class ProcessRunHandle:
         self.runner._release(self)
 
     def set_speed(self, epochs_per_second: float | None) -> None:
-        self._send("speed", epochs_per_second or None)
+        """Throttle to N epochs per second, or None for max (sent only when it changes: the
+        page sets it on every rerun, and an unacknowledged command counts as busy)."""
+        speed = epochs_per_second or None
+        with self._lock:
+            if self._speed_sent == speed and self._sent:
+                return
+            self._speed_sent = speed
+        self._send("speed", speed)
 
     def set_live(self, **knobs) -> list[Event]:
         """Validate here (so bad input raises at once), apply in the worker between epochs."""
