@@ -204,7 +204,11 @@ function lossFigure(st) {
       marker(x[x.length - 1], "diverged", "#b00020");
     }
   }
-  if (fork && b && b.id !== null) {
+  if (!data.some((t) => t.x && t.x.length)) {
+    // No point yet: lines and labels on an empty axis get NaN coordinates in Plotly.
+    shapes.length = 0;
+    notes.length = 0;
+  } else if (fork && b && b.id !== null) {
     shapes.push({ type: "line", x0: fork.epoch, x1: fork.epoch, xref: "x", y0: 0, y1: 1,
                   yref: "y domain", line: { color: "#888", width: 1.5 } });
     notes.push({ x: fork.epoch, y: 0.02, xref: "x", yref: "y domain",
@@ -350,7 +354,7 @@ function weightsFigure(run) {
 }
 
 function normFigure(run) {
-  if (!run || run.id === null) {
+  if (!run || run.id === null || !run.e.length) {
     return { data: [], layout: { title: { text: "Weight norm and sparsity" }, height: 360,
              xaxis: { visible: false }, yaxis: { visible: false }, annotations: note("Over epochs") } };
   }
