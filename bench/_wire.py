@@ -1,23 +1,28 @@
 """A page without a browser, for bench/sessions.py: Streamlit's websocket plus the board's feed.
 
-`WireSession` opens Streamlit's websocket like a page (a first script run for the query,
-then reruns that send copied widget states, Train clicked by its trigger) and runs
-`Board`, which polls the live board's feed exactly as regdemo/ui/assets/board.js does:
-one poll at a time, the next `next` ms after a reply (at least 1000 ms when none of its
-runs is busy, 2000 ms after a failure), the have string built from what it holds per slot,
-a poll at once whenever a script run hands it new data, and a "status" trigger (one rerun)
-when a run's state moves away from the `expect` the page was drawn for. It draws nothing
-and keeps only a few numbers per slot, so a few dozen of them fit beside the server.
+`WireSession` opens Streamlit's websocket like a page on a browser's first visit (a first
+script run for the query, then reruns that send copied widget states, Train clicked by its
+trigger, the query the page's URL shows by then) and, once the live board's element
+(BidiComponent "regdemo_board", its JSON data) arrives in a delta, runs `Board`: the poll
+loop of regdemo/ui/assets/board.js without the drawing. One poll at a time; the next one
+`next` ms after a reply (at least 1000 ms when none of its runs is busy, 2000 ms after a
+failure); the have string built from what it holds per slot (run id, last epoch of the
+records held, events, views version), the data preview's key, the owner cookie the board
+sets; a poll at once whenever a script run hands the board new data; a "status" trigger
+(one rerun) when a run's state moves away from the `expect` the page was drawn for (asked
+again after 3 s), and a "recheck" trigger 3.5 s after a mount that asks for one. It keeps a
+few numbers per slot, so a few dozen sessions fit beside the server.
 
-The feed is fetched over one HTTP/1.1 keep-alive connection per board with asyncio
-streams (no client library): one request, one reply, as a browser's fetch reuses its
-connection.
+The feed is fetched over one HTTP/1.1 keep-alive connection per board with asyncio streams
+(no client library), as a browser's fetch reuses its connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
@@ -31,15 +36,17 @@ BOARD = "regdemo_board"  # the live board's component name (regdemo/ui/board.py)
 IDLE_MS = 1000  # board.js: poll pace while nothing of this board trains
 RETRY_MS = 2000  # board.js: after a failed poll
 TRIGGER_PREFIX = "$$STREAMLIT_INTERNAL_KEY_"  # + element id + "__events": CCv2's triggers
+OWNER = "regdemo_owner"  # the browser's owner cookie (board.js sets it)
 
 
 # ----------------------------------------------------------------- HTTP/1.1 keep-alive
 class Http:
     """One keep-alive connection to the server; reopened when the server closes it."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, headers: dict | None = None):
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port or 80
+        self.headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.reader = self.writer = None
         self.connects = 0
 
@@ -52,6 +59,9 @@ class Http:
                 self.connects += 1
             try:
                 return await asyncio.wait_for(self._exchange(target), timeout)
+            except (TimeoutError, asyncio.CancelledError):  # the reply may still come
+                self.close()
+                raise
             except (ConnectionError, asyncio.IncompleteReadError, OSError):
                 self.close()
                 if attempt:
@@ -60,7 +70,7 @@ class Http:
 
     async def _exchange(self, target: str) -> tuple[int, bytes]:
         self.writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                          "Accept: */*\r\n\r\n".encode())
+                          f"Accept: */*\r\n{self.headers}\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
@@ -127,48 +137,63 @@ class Board:
     """board.js's `poll` loop for one mounted board (see the module docstring)."""
 
     http: Http
-    data: dict  # the element's JSON data: token, feed, expect, ...
-    on_status: object = None  # callable(value): the page's trigger ("status", value)
+    data: dict  # the element's JSON data: token, feed, expect, recheck, ...
+    trigger: object = None  # callable(event, value): the component's setTriggerValue
     runs: list = field(default_factory=lambda: [Slot(), None])
-    told: dict = field(default_factory=dict)
+    told: dict = field(default_factory=dict)  # slot -> (state told, when)
+    preview: str = ""  # the key of the data preview the board holds (before Train)
+    rechecked: bool = False
     replies: list = field(default_factory=list)
     paused: bool = False  # the benchmark may hold the loop (not something a page does)
+    errors: list = field(default_factory=list)  # unexpected failures of a poll
 
     def __post_init__(self):
         self.kick = asyncio.Event()
         self.task = asyncio.ensure_future(self._loop())
+        self._mounted()
 
     def have(self) -> str:
         return ";".join(f"{r.id}.{r.have}.{r.events}.{r.vv}" if r is not None and r.id is not None
                         else "" for r in self.runs)
 
     def update(self, data: dict) -> None:
-        """A script run handed the component (possibly new) data: board.js polls at once."""
+        """A script run handed the component new data: board.js polls at once."""
         if data.get("token") != self.data.get("token"):
-            self.runs, self.told = [Slot(), None], {}
+            self.runs, self.told, self.preview, self.rechecked = [Slot(), None], {}, "", False
         self.data = data
+        self._mounted()
         self.kick.set()
+
+    def _mounted(self) -> None:
+        """board.js on each call: a reloaded page's board asks for its run once more."""
+        if self.data.get("recheck") and not self.rechecked:
+            self.rechecked = True
+            asyncio.get_running_loop().call_later(
+                3.5, lambda: self.trigger and self.trigger("recheck", int(time.time() * 1000)))
 
     async def _loop(self) -> None:
         while True:
             self.kick.clear()
-            wait = await self.poll()
+            try:
+                wait = await self.poll()
+            except Exception as exc:  # noqa: BLE001 - a surprise must not end the loop unseen
+                self.errors.append(repr(exc))
+                wait = RETRY_MS
             if self.kick.is_set():  # a rerun asked while the poll was in flight: at once
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.kick.wait(), wait / 1000)
-            except asyncio.TimeoutError:
-                pass
             while self.paused:
                 await asyncio.sleep(0.05)
 
     async def poll(self) -> float:
         """One poll as board.js sends it; returns the wait (ms) before the next one."""
-        target = f"{self.data['feed']}?t={quote(self.data['token'], safe='')}&h={self.have()}"
+        target = (f"{self.data['feed']}?t={quote(self.data['token'], safe='')}&h={self.have()}"
+                  f"&p={quote(self.preview, safe='')}")
         sent = time.perf_counter()
         try:
             status, body = await self.http.get(target)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             self.replies.append(Reply(time.perf_counter(), sent, 0, 0, None, None, None, None,
                                       0, False))
             return RETRY_MS
@@ -190,6 +215,8 @@ class Board:
             fresh = self._merge(self.runs[i], u)
             if i == 0:
                 new, full = fresh, bool(u["full"])
+        if reply.get("preview"):
+            self.preview = reply["preview"]["key"]
         a = self.runs[0]
         shown = a is not None and a.id is not None
         self.replies.append(Reply(now, sent, status, len(body), reply["next"],
@@ -212,22 +239,26 @@ class Board:
         run.records += fresh
         if fresh:
             run.have = epochs[-1]
-        run.status, run.busy, run.epochs, run.epoch = u["status"], u["busy"], u["epochs"], u["epoch"]
+        run.status, run.busy = u["status"], u["busy"]
+        run.epochs, run.epoch = u["epochs"], u["epoch"]
         if "events" in u:
             run.events = len(u["events"])
         run.vv = u["vv"]
         return fresh
 
     def _tell_page(self) -> None:
+        """board.js's tellPage(): a run's state moved on from the page's `expect`: one
+        rerun (asked again if the page still expects the old state 3 s later)."""
         expect = self.data.get("expect") or []
         for i, run in enumerate(self.runs):
             if run is None or run.id is None or i >= len(expect) or expect[i] is None:
                 continue
             now = f"{run.id}:{run.status}:{1 if run.busy else 0}"
-            if now != expect[i] and self.told.get(i) != now:
-                self.told[i] = now
-                if self.on_status is not None:
-                    self.on_status(now)
+            told, when = self.told.get(i, (None, 0.0))
+            if now != expect[i] and (told != now or time.monotonic() - when > 3.0):
+                self.told[i] = (now, time.monotonic())
+                if self.trigger is not None:
+                    self.trigger("status", now)
 
     def close(self) -> None:
         self.task.cancel()
@@ -264,7 +295,12 @@ class WireSession:
         self.runs_done = 0  # completed script runs
         self.first_run = asyncio.Event()
         self.reruns = 0
+        self.widget_ids: dict[str, str] = {}  # widget key -> id, from the deltas
+        self.triggers: list[str] = []  # the board's triggers sent (status, recheck)
         self.task = None
+        # The browser's owner cookie, as board.js sets it on its first mount (a first visit:
+        # the websocket opened before it, so only the feed's requests carry it).
+        self.owner = secrets.token_urlsafe(18)
 
     async def open(self, timeout: float = 180.0) -> None:
         uri = self.url.replace("http", "ws", 1) + "/_stcore/stream"
@@ -281,14 +317,20 @@ class WireSession:
             kind = msg.WhichOneof("type")
             if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element
-                if element.WhichOneof("type") == "button" and element.button.label == "Train":
+                kind_ = element.WhichOneof("type")
+                widget = getattr(element, kind_) if kind_ else None
+                wid = getattr(widget, "id", "") if widget is not None else ""
+                if isinstance(wid, str) and wid.startswith("$$ID-"):
+                    self.widget_ids[wid.rsplit("-", 1)[-1]] = wid  # key -> widget id
+                if kind_ == "button" and element.button.label == "Train":
                     self.train_id = element.button.id
                     continue
                 data_ = board_data(element)
                 if data_ is not None:
                     self.board_id = element.bidi_component.id
-                    if self.board is None:  # mounted: it polls at once
-                        self.board = Board(Http(self.url), data_, self._status)
+                    if self.board is None:  # mounted: it sets the cookie and polls at once
+                        self.board = Board(Http(self.url, {"Cookie": f"{OWNER}={self.owner}"}),
+                                           data_, self._trigger)
                     elif data_ != self.board.data:  # board.js is called again: polls at once
                         self.board.update(data_)
             elif kind == "page_info_changed":
@@ -297,11 +339,12 @@ class WireSession:
                 self.runs_done += 1
                 self.first_run.set()
 
-    def _status(self, value: str) -> None:
-        """The board's setTriggerValue("status", value): one rerun of the page."""
+    def _trigger(self, event: str, value) -> None:
+        """The board's setTriggerValue(event, value): one rerun of the page."""
         trigger = WidgetStates()
         trigger.widgets.add(id=f"{TRIGGER_PREFIX}{self.board_id}__events",
-                            json_trigger_value=json.dumps([{"event": "status", "value": value}]))
+                            json_trigger_value=json.dumps([{"event": event, "value": value}]))
+        self.triggers.append(event)
         asyncio.ensure_future(self._send(extra=trigger))
 
     async def _send(self, first: bool = False, trigger: str | None = None,
@@ -322,8 +365,15 @@ class WireSession:
         self.reruns += not first
         await self.ws.send(msg.SerializeToString())
 
-    def set_widget(self, key: str, value) -> None:
-        """Change a widget's value in the states this session sends (e.g. w_speed)."""
+    def set_widget(self, key: str, value, kind: str = "string_array_value") -> None:
+        """Change a widget's value in the states this session sends (e.g. w_speed, a
+        select_slider: its option's text in a string array). A widget the copied states
+        lack (a page sends only the widgets it has mounted) is added with `kind`."""
+        if not any(w.id.endswith(f"-{key}") for w in self.states.widgets):
+            if key not in self.widget_ids:
+                raise KeyError(f"no widget {key!r} seen on the page")
+            w = self.states.widgets.add(id=self.widget_ids[key])
+            getattr(w, kind).SetInParent()
         for w in self.states.widgets:
             if w.id.endswith(f"-{key}"):
                 kind = w.WhichOneof("value")

@@ -3,15 +3,15 @@
 Starts `streamlit run app.py` (empty data dir, free port), drives Debian's headless Chromium
 with Playwright and prints medians and p95 over --tries, each try a fresh page. Every try
 opens `?preset=overfit&epochs=100000` (a run that does not end while it is measured) at the
-default speed, 50 epochs/s (--speed max sets the speed slider to "max" first), then:
+default speed, 50 epochs/s (--speed S adds `&speed=S` to the link: 5..500 or max), then:
 
   (a) clicks Train 1 s after the Train button appears -> the loss chart's first point;
   (b) while it trains: the time between changes of the loss chart's newest epoch;
   (c) presses ArrowRight on the Dropout slider -> the loss chart's annotations hold the
       new "dropout ..." event label;
-  (d) reloads the page while the run trains, the session kept -> the loss chart shows the
-      whole history again (its first epoch to the newest it had, and as many points as it
-      had, or as many as the feed sends a new board: live_feed.MAX_DELTA);
+  (d) reloads the page while the run trains -> the loss chart shows the whole history
+      again (its first epoch to the newest it had, and as many points as it had, or as many
+      as the feed sends a new board: live_feed.MAX_DELTA);
   (e) browser main-thread long tasks (PerformanceObserver 'longtask') in the 3 s after
       the click.
 
@@ -20,17 +20,18 @@ start): a recorder injected before the page's scripts notes the Train click, the
 press and every redraw of the loss chart (a MutationObserver on the board's `data-renders`
 counter), so a busy Python side or a slow Playwright round trip does not inflate them.
 
-A plain reload starts a new Streamlit session (the page keeps no session id), so the run is
-not the reloaded page's any more: (d) reloads the way Streamlit's own reconnect resumes a
-session, by handing the new page's websocket the old session id (the third entry of its
-subprotocols); the run survives if the page comes back within the server's grace period
-(REGDEMO_GRACE_SECONDS, 10 s here). One more try after the measured ones does a plain reload
-and reports what the page shows.
+A reload starts a new Streamlit session; the reloaded page is to take its run back (by the
+owner cookie the board sets) if it comes back within the server's grace period
+(REGDEMO_GRACE_SECONDS, 10 s here); if it does not, (d) says what the page showed instead.
+--reload session resumes the old Streamlit session instead, the way Streamlit's own
+reconnect does, by handing the new page's websocket the old session id (the third entry of
+its subprotocols): the same resync without the take-back.
 
 Goals: first point <= 1.0 s, refresh every <= 0.5 s, knob -> marker <= 0.5 s, board
 mounted -> resynced <= 0.5 s after a reload (medians).
 
-    python bench/browser.py [--tries 10] [--speed 50|max] [--screenshot-dir DIR]
+    python bench/browser.py [--tries 10] [--speed 5..500|max] [--reload plain|session]
+                            [--screenshot-dir DIR]
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 QUERY = "preset=overfit&epochs=100000"
 GRACE_SECONDS = 10  # a reloading page must come back within this to keep its run
 LONGTASK_WINDOW = 3.0  # seconds after the Train click in which long tasks are summed
+RESYNC_TIMEOUT = 20.0  # seconds a reloaded page gets to show its run again
+LOST_AFTER = 30.0  # seconds after a Train click with no run: the click counts as lost
 
 # Injected before the page's own scripts (main document only). window.__rd notes, in
 # performance.now() ms: the board's mount (its loss chart div exists), its first drawing,
@@ -262,16 +265,18 @@ def poll(read, predicate, timeout=90.0, every=0.01):
 class Page:
     """A fresh context and page with the recorder, its console and its session id."""
 
-    def __init__(self, browser, url: str, console: collections.Counter):
+    def __init__(self, browser, url: str, console: collections.Counter, speed: str = "50",
+                 session_id: bool = False):
         self.context = browser.new_context(viewport={"width": 1500, "height": 1100})
         self.context.add_init_script(RECORDER)
         self.page = self.context.new_page()
         self.session_id: str | None = None
         self.console = console
-        self.page.on("websocket", self._watch_socket)
+        if session_id:  # only then: every frame of the socket would come through Python
+            self.page.on("websocket", self._watch_socket)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda err: console.update([f"pageerror: {err}"[:160]]))
-        self.page.goto(f"{url}/?{QUERY}")
+        self.page.goto(f"{url}/?{QUERY}" + (f"&speed={speed}" if speed != "50" else ""))
 
     def _console(self, msg) -> None:
         if msg.type in ("error", "warning"):
@@ -291,6 +296,7 @@ class Page:
                 msg.ParseFromString(payload)
                 if msg.WhichOneof("type") == "new_session":
                     self.session_id = msg.new_session.initialize.session_id
+                    ws.remove_listener("framereceived", frame)
         ws.on("framereceived", frame)
 
     def rd(self, key: str | None = None):
@@ -304,6 +310,17 @@ class Page:
         value, _ = poll(self.rd, lambda r: r is not None and predicate(r), timeout, every)
         return value
 
+    def state(self) -> str:
+        """What the page shows and the recorder saw, for an error message."""
+        rd = self.rd() or {}
+        try:
+            loss = self.page.evaluate(LOSS_NOW)
+        except Exception as exc:  # noqa: BLE001
+            loss = repr(exc)
+        return (f"loss chart {loss}; Train clicks seen {rd.get('clicks')}; last feed replies "
+                f"[sent ms, answered ms, epochs, status] {(rd.get('feed') or [])[-3:]}; "
+                f"boards {rd.get('boards')}; console {dict(self.console)}")
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.page.get_by_role("button", name="Reset", exact=True).click(timeout=5000)
@@ -314,62 +331,68 @@ def first_after(entries, t0: float):
     return next((e for e in entries if e[0] >= t0), None)
 
 
-def reload_resumed(pg: Page, max_delta: int) -> dict:
-    """Reload keeping the session: (d)'s two figures, in s, with the point counts."""
+def reload_and_resync(pg: Page, max_delta: int, mode: str) -> dict:
+    """(d): reload while the run trains; seconds until the loss chart shows it all again.
+
+    mode "plain": a plain reload (the page is expected to take its run back);
+    "session": the new page's websocket resumes the old Streamlit session (its id).
+    """
     before = pg.page.evaluate(LOSS_NOW)
+    if not before["n"]:
+        raise RuntimeError("nothing on the loss chart to resync")
     target = {"n": min(before["n"], max_delta), "first": before["first"], "last": before["last"]}
-    pg.page.evaluate("([id, target]) => { sessionStorage.setItem('__rdResume', id);"
+    if mode == "session" and pg.session_id is None:
+        raise RuntimeError("no Streamlit session id seen on the page's websocket")
+    pg.page.evaluate("([id, target]) => { if (id) sessionStorage.setItem('__rdResume', id);"
                      " sessionStorage.setItem('__rdTarget', JSON.stringify(target)); }",
-                     [pg.session_id, target])
+                     [pg.session_id if mode == "session" else None, target])
     pg.page.reload(wait_until="commit")
     try:
-        rd = pg.wait_rd(lambda r: r["target"] is not None and r["sync"] is not None, 30)
+        rd = pg.wait_rd(lambda r: r["target"] is not None and r["sync"] is not None,
+                        RESYNC_TIMEOUT)
     except TimeoutError:
+        after = pg.page.evaluate(LOSS_NOW)
+        prompt = pg.page.get_by_text("to start. Change the live knobs").count() > 0
         inf = float("inf")
-        return {"nav": inf, "mounted": inf, "before": before["n"], "after": None,
-                "steps": (inf, inf, inf, inf)}
-    full = next((got for _, got, n, _ in rd["feed"] if n > 0), rd["sync"])
-    plotly = rd["plotly"] if rd["plotly"] is not None else rd["mount"]
-    steps = (rd["mount"], plotly - rd["mount"], full - rd["mount"],
-             rd["sync"] - max(full, plotly))
+        return {"nav": inf, "mounted": inf, "before": before["n"], "after": after["n"],
+                "steps": None, "lost": f"{before['n']} points before, {after['n']} "
+                f"{RESYNC_TIMEOUT:.0f} s after the reload (Epoch {after['epoch']})"
+                + (", the page asks to press Train" if prompt else "")}
+    full = next((got for _, got, n, _ in rd["feed"] if n > 0), float("nan"))
+    # From the navigation's start: board mounted, Plotly's bundle ran (another chart of the
+    # page may have loaded it first), the first feed reply with the history, resynced.
+    steps = (rd["mount"], rd["plotly"] or float("nan"), full, rd["sync"])
     return {"nav": rd["sync"] / 1000, "mounted": (rd["sync"] - rd["mount"]) / 1000,
-            "before": before["n"], "after": rd["syncN"], "steps": [v / 1000 for v in steps]}
+            "before": before["n"], "after": rd["syncN"], "steps": [v / 1000 for v in steps],
+            "lost": None}
 
 
-def plain_reload(pg: Page) -> str:
-    """What a plain reload (no session id kept) shows of the run that was training."""
-    before = pg.page.evaluate(LOSS_NOW)
-    pg.page.reload(wait_until="commit")
-    rd = pg.wait_rd(lambda r: r["drawn"] is not None, 60)
-    time.sleep(3)  # ample time for a resync, had the run been kept
-    after = pg.page.evaluate(LOSS_NOW)
-    prompt = pg.page.get_by_text("to start. Change the live knobs").count() > 0
-    kept = after["n"] > 0
-    return (f"{'run kept' if kept else 'run NOT kept'}: before {before['n']} points "
-            f"(Epoch {before['epoch']}), 3 s after the board drew: {after['n']} points "
-            f"(Epoch {after['epoch']}){', page asks to press Train' if prompt else ''}; "
-            f"board drawn {rd['drawn'] / 1000:.2f} s after navigation")
+class LostClick(RuntimeError):
+    """Train was clicked (the page saw the click) but no run started."""
 
 
 def one_try(browser, url: str, speed: str, console: collections.Counter,
-            shot: Path | None = None, check_plain_reload: bool = False) -> dict:
+            shot: Path | None = None, reload_mode: str = "plain") -> dict:
     """Open a fresh page, train, move dropout, reload; the figures of (a) to (e)."""
     from regdemo.live_feed import MAX_DELTA
 
-    pg = Page(browser, url, console)
+    pg = Page(browser, url, console, speed, session_id=reload_mode == "session")
     page = pg.page
     try:
         train = page.get_by_role("button", name="Train", exact=True)
         train.wait_for(timeout=120000)
         shown = time.perf_counter()
-        if speed == "max":
-            slider = page.get_by_role("slider", name="Speed (epochs/s)")
-            slider.focus()
-            slider.press("End")
-            poll(lambda: slider.get_attribute("aria-valuetext"), lambda v: v == "max", 10)
         time.sleep(max(0.0, shown + 1.0 - time.perf_counter()))
         train.click()
-        rd = pg.wait_rd(lambda r: r["clicks"] and any(n > 0 for _, _, n in r["xs"]), 120)
+        try:  # the board's poll after the click knows the run (it may have no epoch yet)
+            pg.wait_rd(lambda r: r["clicks"] and any(
+                f[0] >= r["clicks"][-1] and f[3] is not None for f in r["feed"]), LOST_AFTER)
+        except TimeoutError:
+            raise LostClick(f"no run {LOST_AFTER:.0f} s after the click: {pg.state()}") from None
+        try:
+            rd = pg.wait_rd(lambda r: r["clicks"] and any(n > 0 for _, _, n in r["xs"]), 120)
+        except TimeoutError:
+            raise RuntimeError(f"no first point 120 s after the click: {pg.state()}") from None
         click = rd["clicks"][-1]
         first = first_after([e for e in rd["xs"] if e[2] > 0], click)
         fed = next((f for f in rd["feed"] if f[0] >= click and f[2] > 0), None)
@@ -397,12 +420,9 @@ def one_try(browser, url: str, speed: str, console: collections.Counter,
                      if line.startswith("dropout") and line not in notes_before)
         if shot is not None:
             page.screenshot(path=str(shot))
-        # (d) reload, the session kept.
-        if pg.session_id is None:
-            raise RuntimeError("no Streamlit session id seen on the page's websocket")
         boards = pg.rd("boards")
-        reload = reload_resumed(pg, MAX_DELTA)
-        plain = plain_reload(pg) if check_plain_reload else None
+        # (d) reload while it trains.
+        reload = reload_and_resync(pg, MAX_DELTA, reload_mode)
     finally:
         pg.close()
     return {"first": (first[0] - click) / 1000, "first_any": first_any, "fed": fed,
@@ -412,7 +432,7 @@ def one_try(browser, url: str, speed: str, console: collections.Counter,
             "nav_sync": reload["nav"], "mount_sync": reload["mounted"],
             "points": (reload["before"], reload["after"]), "reload_steps": reload["steps"],
             "long_ms": sum(longs), "long_n": len(longs), "long_max": max(longs, default=0.0),
-            "plain": plain}
+            "lost": reload["lost"]}
 
 
 def stats(values: list[float]) -> tuple[float, float]:
@@ -425,8 +445,11 @@ def stats(values: list[float]) -> tuple[float, float]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=10)
-    parser.add_argument("--speed", choices=("50", "max"), default="50",
-                        help="50: the page's default speed; max: set the speed slider first")
+    parser.add_argument("--speed", choices=("5", "10", "20", "50", "100", "200", "500", "max"),
+                        default="50", help="epochs/s, set by the link's speed= (50: the "
+                                           "page's default, not written in the link)")
+    parser.add_argument("--reload", choices=("plain", "session"), default="plain",
+                        help="(d): a plain reload, or one that resumes the Streamlit session")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--screenshot-dir", type=Path, default=None,
                         help="save a screenshot of each try's page after the marker")
@@ -440,6 +463,8 @@ def main(argv=None) -> int:
     load = [os.getloadavg()]
     data_dir = tempfile.mkdtemp(prefix="regdemo-bench-")
     console: collections.Counter = collections.Counter()
+    results: list[dict] = []
+    lost: list[str] = []  # Train clicks that started no run
     with tempfile.TemporaryFile("w+") as log:
         proc, url = launch({"REGDEMO_DATA_DIR": data_dir,
                             "REGDEMO_GRACE_SECONDS": str(GRACE_SECONDS)}, log)
@@ -447,13 +472,21 @@ def main(argv=None) -> int:
             poll(lambda: healthy(url), bool, timeout=120, every=0.1)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium, args=FLAGS)
-                # warm-up: workers, first imports, browser cache
-                one_try(browser, url, args.speed, collections.Counter())
-                results = [one_try(browser, url, args.speed, console, shot(i))
-                           for i in range(args.tries)]
-                # last, as it leaves an orphaned run training until the grace ends
-                plain = one_try(browser, url, args.speed, collections.Counter(),
-                                check_plain_reload=True)["plain"]
+                # warm-up: workers, first imports, browser cache (a second one if a click
+                # is lost)
+                for _ in range(2):
+                    try:
+                        one_try(browser, url, args.speed, collections.Counter(),
+                                reload_mode=args.reload)
+                        break
+                    except LostClick as exc:
+                        lost.append(f"warm-up: {exc}")
+                for i in range(args.tries):
+                    try:
+                        results.append(one_try(browser, url, args.speed, console, shot(i),
+                                               args.reload))
+                    except LostClick as exc:
+                        lost.append(f"try {i + 1}: {exc}")
                 browser.close()
         except Exception:
             log.seek(0)
@@ -464,13 +497,19 @@ def main(argv=None) -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
     load.append(os.getloadavg())
 
+    for text in lost:
+        print(f"LOST Train click, {text}")
+    if not results:
+        print("no try gave figures")
+        return 1
+    how = "plain" if args.reload == "plain" else "the session resumed"
     rows = [("first", "(a) click Train -> first point on the loss chart", 1.0),
             ("refresh", "(b) loss chart refresh interval while training", 0.5),
             ("marker", "(c) dropout slider key -> event marker on the loss chart", 0.5),
-            ("nav_sync", "(d) reload: navigation -> resynced", None),
-            ("mount_sync", "(d) reload: board mounted -> resynced", 0.5)]
+            ("nav_sync", f"(d) reload ({how}): navigation -> resynced", None),
+            ("mount_sync", f"(d) reload ({how}): board mounted -> resynced", 0.5)]
     pooled = [g for r in results for g in r["gaps"]]
-    print(f"| measure ({args.tries} tries, speed {args.speed} epochs/s) | median s | p95 s "
+    print(f"| measure ({len(results)} tries, speed {args.speed} epochs/s) | median s | p95 s "
           "| goal s | met |")
     print("|---|---|---|---|---|")
     verdicts = []
@@ -486,23 +525,27 @@ def main(argv=None) -> int:
         med, p95 = stats([r[key] for r in results])
         print(f"| (e) long tasks in the {LONGTASK_WINDOW:.0f} s after the click: {name} "
               f"| {med:.0f} | {p95:.0f} | - | - |")
-    counts = [r["points"] for r in results]
-    step = lambda key, i: statistics.median(r[key][i] for r in results)  # noqa: E731
-    med = lambda key: statistics.median(r[key] for r in results)  # noqa: E731
-    print(f"(a) medians: click -> a feed reply with epochs {med('fed'):.3f} s; -> a point on "
-          f"any board's loss chart {med('first_any'):.3f} s; on the top board's "
-          f"{med('first'):.3f} s (measured above)")
-    print(f"boards on the page by the end of each try (1 expected): "
-          f"{', '.join(str(r['boards']) for r in results)}")
-    print(f"(d) medians: navigation -> board mounted {step('reload_steps', 0):.3f} s; mounted ->"
-          f" Plotly's bundle ran {step('reload_steps', 1):.3f} s; mounted -> full reply "
-          f"{step('reload_steps', 2):.3f} s; both -> resynced {step('reload_steps', 3):.3f} s")
+    med = lambda key, rs=results: statistics.median(r[key] for r in rs)  # noqa: E731
+    print(f"(a) medians: click -> first feed reply carrying epochs {med('fed'):.3f} s, -> drawn "
+          f"on the loss chart {med('first'):.3f} s")
+    boards = [r["boards"] for r in results]
+    if max(boards) > 1:
+        print(f"boards on the page per try: {', '.join(map(str, boards))} (1 expected: a rerun "
+              f"mounted another board); a point on any board's loss chart after "
+              f"{med('first_any'):.3f} s")
     per_try = ", ".join(f"{r['refresh']:.2f}" for r in results)
-    print(f"refresh: {len(pooled)} intervals pooled over the tries (per-try medians {per_try})")
-    print(f"reload: loss chart points before -> at resync: "
-          f"{', '.join(f'{a}->{b}' for a, b in counts)}")
-    print(f"marker labels: {', '.join(sorted({r['label'] for r in results}))}")
-    print(f"plain reload (one more try, no session id kept): {plain}")
+    print(f"(b) {len(pooled)} intervals pooled over the tries (per-try medians {per_try})")
+    print(f"(c) marker labels: {', '.join(sorted({r['label'] for r in results}))}")
+    synced = [r for r in results if r["lost"] is None]
+    if synced:
+        step = lambda i: statistics.median(r["reload_steps"][i] for r in synced)  # noqa: E731
+        counts = ", ".join("{}->{}".format(*r["points"]) for r in synced)
+        print(f"(d) medians from the navigation's start: board mounted {step(0):.3f} s, "
+              f"Plotly's bundle ran {step(1):.3f} s, feed reply with the history {step(2):.3f} s,"
+              f" resynced {step(3):.3f} s. Loss chart points before -> at resync: {counts}")
+    for r in results:
+        if r["lost"] is not None:
+            print(f"(d) the reloaded page did not show its run again: {r['lost']}")
     print("load average (1, 5, 15 min) before: " + ", ".join(f"{x:.2f}" for x in load[0])
           + "; after: " + ", ".join(f"{x:.2f}" for x in load[1])
           + f"; {os.cpu_count()} cores")
@@ -515,7 +558,8 @@ def main(argv=None) -> int:
     for name, ok, med, p95, goal in verdicts:
         print(f"verdict: {name}: {'met' if ok else 'NOT met'} (median {med:.3f} s, p95 "
               f"{p95:.3f} s; goal <= {goal} s)")
-    print(f"verdict: {sum(v[1] for v in verdicts)}/{len(verdicts)} browser goals met")
+    print(f"verdict: {sum(v[1] for v in verdicts)}/{len(verdicts)} browser goals met"
+          + (f"; {len(lost)} Train click(s) started no run" if lost else ""))
     return 0
 
 

@@ -1,53 +1,65 @@
 """Concurrent sessions on the live board's feed: shown-epoch pace, throughput, feed cost, memory.
 
 Every row starts a fresh `streamlit run app.py` (uvicorn serving the page and the board's feed
-route, process backend: one training worker per core) and drives it like a class would:
+route beside it; process backend, one training worker per core) and drives it like a class:
 
-- N sessions (default --sessions 2,30,60) train `?preset=overfit&epochs=100000` at speed
-  "max" (REGDEMO_MAX_RUNS raised so nobody queues; nothing finishes). The first --pages
+- N sessions (--sessions, default 2,30,60) train `?preset=overfit&epochs=100000&speed=max`
+  (REGDEMO_MAX_RUNS=max(40, N) so nobody queues; nothing finishes). The first --pages
   sessions are real pages in headless Chromium; the rest are "wire" sessions
-  (bench/_wire.py): Streamlit's websocket spoken like a page (the same query, the widget
-  states copied from a real page's Train click, Train clicked by its trigger), and the live
-  board's feed polled exactly as board.js does it (one poll at a time, the `next` the server
-  asks for, at least 1 s while idle, the same have string and per-slot state, a poll at once
-  when a script run hands the board new data, a status trigger when a run's state moves
-  on). They draw nothing: dozens fit beside the server. Once every session shows an epoch,
-  a --seconds window measures
+  (bench/_wire.py): Streamlit's websocket spoken like a page (the same link, the widget
+  states of the first page's Train click, Train clicked by its trigger) and the live board's
+  feed polled exactly as board.js does (one poll at a time, waiting the `next` the server
+  asks for, >= 1 s while idle, the same have string from the same per-slot state, the data
+  preview's key, the owner cookie, a poll at once when a script run hands the board new
+  data, a "status" trigger when a run's state leaves the page's `expect`). The board's token
+  comes from the BidiComponent element ("regdemo_board") in the ForwardMsg deltas. They draw
+  nothing: dozens fit beside the server. Once every session shows an epoch (+3 s), a
+  --seconds window measures
   (1) shown epoch advances: per session, the intervals between increases of the epoch it
-      shows (wire: slot A's `epoch` in each reply; page: the board's "Epoch" metric, sampled
-      every 50 ms in the page), the window's edges closing the first and last interval; p95
-      over all sessions and the window (goal <= 2 s);
+      shows (wire: slot A's `epoch` of each reply; page: the board's "Epoch" metric, sampled
+      every 50 ms in the page), the window's edges closing the first and the last interval
+      (a session shown nothing new gives the whole window); p95 over sessions and time,
+      goal <= 2 s;
   (2) epochs/s trained: per run, the growth of that shown epoch between the window's first
-      and last sample; the sum (goal: >= 80% of the N=2 figure) and min / max (fairness);
-  (3) server CPU per poll: utime+stime of the streamlit process alone (not its workers) over
-      the window / feed polls answered in it (wire replies + the pages' feed responses);
-      goal <= 3 ms; with polls/s and the median `next` the server asked for;
-  (4) RSS of server + workers; MB per extra session against the smallest N (goal <= 40).
-- "long run": one wire session alone; its run trains at max until epoch >= --long-epoch,
-  then at 5 epochs/s (about one new epoch per poll); a window measures server CPU per poll
-  and the reply size of a poll that brings one new epoch. Then the same for a fresh run near
-  epoch 100 (it trains at 10 epochs/s up to 60, then at 5). Goal: the same within noise.
-- "class": the shipped defaults (no REGDEMO_MAX_RUNS, no speed change: the page without a
-  query, default scenario, 50 epochs/s). One page trains once and resets (workers warm), then
-  --class-sessions sessions press Train within 2 s; reports how many train and whether any
-  run was ever "queued" (slot status), and each run's epochs/s from its first shown epoch to
-  its last (goal >= 30 each).
+      and last sample; their sum (goal >= 80% of the N=2 figure) and min / max (fairness);
+  (3) server CPU per poll: utime+stime of the streamlit process alone (/proc/<pid>/stat, not
+      its workers) over the window / feed polls answered in it (wire replies + the pages'
+      feed responses); goal <= 3 ms. In brackets the same net of the base: the server's
+      CPU in a following 4 s window with every poll held (wire loops paused, the pages' feed
+      requests held in the browser), i.e. its runner's updates, saving and websockets: the
+      feed's own share per poll. Also polls/s, the median `next` the server asked for and
+      the median reply size;
+  (4) RSS of server + workers at the window's end; MB per extra session against the
+      smallest N (goal <= 40 MB);
+  and CPU per group in cores (server process / its workers / Chromium and the Playwright
+  driver / this script, i.e. the wire sessions), and the boards per real page
+  (`.rd-board` elements: a page with two polls twice per tick).
+- long run: one wire session alone; its run trains at max until epoch >= --long-epoch, then
+  at 5 epochs/s (about one new epoch per poll), and a window measures server CPU per poll
+  (and net of a base window with its polls held), the median time from request to reply,
+  and the size of a reply that brings one new epoch (and of a reload's whole-run reply).
+  Then the same for a fresh run near epoch 100 (trained at 10 epochs/s up to 60, then at 5).
+  Goal: the same within noise (CPU <= 1.25x + 0.5 ms, bytes <= 1.2x + 50).
+- class: the shipped defaults (no REGDEMO_MAX_RUNS, no speed change: the page without a query,
+  default scenario, 50 epochs/s). One page trains once and resets (workers warm, as a
+  teacher would try it), then --class-sessions sessions press Train within 2 s (shuffled);
+  reports how many train, how many were ever shown "queued" (the slot's status), each run's
+  epochs/s from its first shown epoch to its last (goal >= 30 each), their median from 1 s
+  after the last Train on (past the burst of commands), and server / worker CPU.
 
-CPU is also given per group (server process, its workers, the clients = Chromium and this
-script) in cores over the window; the load average is printed with the results, since client
-and server share the machine. A real page's board is also counted (`.rd-board` elements):
-more than one per page means the page polls more than once per tick.
+Client and server share the machine's cores: the 1/5/15-minute load average is printed with
+the results; run it on a quiet machine. Server logs go to a temporary file (its tail is
+printed when a row fails).
 
     python bench/sessions.py [--sessions 2,30,60] [--pages 2] [--seconds 12]
                              [--long-epoch 50000] [--class-sessions 30] [--skip long,class]
-    python bench/sessions.py --quick      # N=2,10, 8 s windows, a shorter long run
+    python bench/sessions.py --quick      # N=2,10, 8 s windows, long run to 10000, class of 10
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import os
 import random
@@ -65,6 +77,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,7 +89,7 @@ except Exception:  # noqa: BLE001 - a copy of them
     FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-QUERY = "preset=overfit&epochs=100000"
+QUERY = "preset=overfit&epochs=100000&speed=max"  # the throughput rows' and the long run's link
 FEED = "/regdemo/feed"
 PAGE_READY = "to start. Change the live knobs"
 # In the page (top frame): the board's "Epoch" metric and its status (the cell's title),
@@ -109,8 +122,21 @@ WATCH = """(() => {
   };
 })();"""
 MARK = "() => [performance.now() / 1000, window.__ep.samples.length]"
-HELD_SECONDS = 4.0  # the base window: wire polls held, to tell the feed's share of the CPU
+HELD_SECONDS = 4.0  # the base window: every poll held, to tell the feed's share of the CPU
 STATE_WORDS = {"training": "running", "queued: server busy": "queued"}  # board.js's words
+
+
+def widget_value(states: bytes, key: str):
+    """A widget's value in serialized WidgetStates (the first of an array's)."""
+    for w in WidgetStates.FromString(states).widgets:
+        if w.id.endswith(f"-{key}"):
+            value = getattr(w, w.WhichOneof("value"))
+            return value.data[0] if hasattr(value, "data") and value.data else value
+    return None
+
+
+def is_feed(url: str) -> bool:
+    return FEED in url
 
 
 def log(*parts) -> None:
@@ -244,7 +270,7 @@ class PageSession:
             self.feed.append((t, 0, None))
 
     @classmethod
-    async def open(cls, browser, url: str, query: str) -> "PageSession":
+    async def open(cls, browser, url: str, query: str) -> PageSession:
         context = await browser.new_context(viewport={"width": 1500, "height": 1100})
         await context.add_init_script(WATCH)
         page = await context.new_page()
@@ -260,14 +286,6 @@ class PageSession:
 
     async def settled(self) -> None:
         await self.page.wait_for_function("!document.querySelector('[data-stale=true]')")
-
-    async def speed_max(self) -> None:
-        """The sidebar's speed slider to its last stop ("max"), as a hand would."""
-        slider = self.page.get_by_role("slider", name="Speed (epochs/s)")
-        await slider.focus()
-        await slider.press("End")
-        await self.page.wait_for_timeout(300)
-        await self.settled()
 
     async def train(self, capture: bool = False) -> bytes | None:
         """Click Train; with `capture`, return the widget states that click sent."""
@@ -320,8 +338,22 @@ class PageSession:
         return [SimpleNamespace(t=t, size=size, next=next_) for t, size, next_ in self.feed
                 if t0 <= t <= t1 and next_ is not None]
 
-    def hold(self, held: bool) -> None:
-        pass
+    async def hold(self, held: bool) -> None:
+        """Hold the page's feed requests in the browser (the base window), then let them go."""
+        if held:
+            gate = self._gate = asyncio.Event()
+
+            async def wait(route) -> None:
+                await gate.wait()
+                with contextlib.suppress(Exception):  # unroute may have let it go already
+                    await route.continue_()
+
+            self._held = wait
+            await self.page.route(is_feed, wait)
+        else:
+            self._gate.set()
+            await asyncio.sleep(0.05)  # the held requests go on first
+            await self.page.unroute(is_feed, self._held)
 
     async def boards(self) -> int:
         return await self.page.evaluate("() => document.querySelectorAll('.rd-board').length")
@@ -339,7 +371,7 @@ class Wire:
         self.s = session
 
     @classmethod
-    async def open(cls, url: str, query: str, states: bytes) -> "Wire":
+    async def open(cls, url: str, query: str, states: bytes) -> Wire:
         session = WireSession(url, query, states)
         await session.open()
         return cls(session)
@@ -375,7 +407,7 @@ class Wire:
     def replies(self, t0: float, t1: float) -> list:
         return [r for r in self._replies() if r.status == 200 and t0 <= r.t <= t1]
 
-    def hold(self, held: bool) -> None:
+    async def hold(self, held: bool) -> None:
         """Hold the board's polls (the benchmark's base window; no page does this)."""
         if self.s.board is not None:
             self.s.board.paused = held
@@ -438,6 +470,24 @@ async def open_wires(url: str, query: str, states: bytes, count: int) -> list[Wi
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
+def health(wires: list) -> str:
+    """Lost websockets, failed polls and poll errors of wire sessions ('' if none)."""
+    lost = [why for w in wires if (why := w.s.lost())]
+    boards = [w.s.board for w in wires if w.s.board is not None]
+    failed = sum(r.status != 200 for b in boards for r in b.replies)
+    errors = [e for b in boards for e in b.errors]
+    out = []
+    if lost:
+        out.append(f"{len(lost)} websockets lost ({lost[0]})")
+    if failed:
+        out.append(f"{failed} polls failed")
+    if errors:
+        out.append(f"{len(errors)} poll errors ({errors[0]})")
+    if len(boards) < len(wires):
+        out.append(f"{len(wires) - len(boards)} sessions got no board")
+    return "; ".join(out)
+
+
 async def close_all(sessions: list) -> None:
     for s in sessions:
         try:
@@ -455,13 +505,13 @@ async def sessions_row(n: int, pages: int, seconds: float, browser, logfile) -> 
         await server.ready()
         first = await PageSession.open(browser, server.url, QUERY)  # starts the workers
         sessions.append(first)
-        await first.speed_max()
         states = await first.train(capture=True)
+        speed = widget_value(states, "w_speed")  # None: not mounted yet, the link's holds
+        if speed not in (None, "max"):
+            log(f"N={n}: the page's speed is {speed!r}, not 'max'")
         await wait_for(lambda: all_showing([first]), 300, "workers ready (a first epoch)")
         for _ in range(1, min(n, pages)):
-            page = await PageSession.open(browser, server.url, QUERY)
-            await page.speed_max()
-            sessions.append(page)
+            sessions.append(await PageSession.open(browser, server.url, QUERY))
         sessions += await open_wires(server.url, QUERY, states, n - len(sessions))
         await asyncio.gather(*(s.train() for s in sessions[1:]))
         await wait_for(lambda: all_showing(sessions), 300, "every session showing an epoch")
@@ -476,22 +526,23 @@ async def sessions_row(n: int, pages: int, seconds: float, browser, logfile) -> 
         await asyncio.sleep(seconds)
         cpu1, t1 = [cpu_seconds(g) for g in groups], time.perf_counter()
         rss = rss_mb(tree(server.proc.pid))
-        held = None
-        if any(isinstance(s, Wire) for s in sessions):  # the server without the wires' polls
-            for s in sessions:
-                s.hold(True)
-            await asyncio.sleep(0.6)  # polls in flight are answered
-            cpu2, t2 = cpu_seconds([server.proc.pid]), time.perf_counter()
-            await asyncio.sleep(HELD_SECONDS)
-            cpu3, t3 = cpu_seconds([server.proc.pid]), time.perf_counter()
-            held = (cpu3 - cpu2) / (t3 - t2)
-            for s in sessions:
-                s.hold(False)
+        # The base: the server's CPU while every board's polls are held (its runner's
+        # updates, saving, websockets): what the feed adds is the rest.
+        await asyncio.gather(*(s.hold(True) for s in sessions))
+        await asyncio.sleep(0.6)  # polls in flight are answered
+        cpu2, t2 = cpu_seconds([server.proc.pid]), time.perf_counter()
+        await asyncio.sleep(HELD_SECONDS)
+        cpu3, t3 = cpu_seconds([server.proc.pid]), time.perf_counter()
+        held_polls = sum(s.polls(t2, t3) for s in sessions)
+        held = (cpu3 - cpu2) / (t3 - t2)
+        await asyncio.gather(*(s.hold(False) for s in sessions))
+        if held_polls:
+            log(f"N={n}: {held_polls} polls answered while held")
         await asyncio.gather(*(s.fetch() for s in sessions))
         boards = [await s.boards() for s in sessions if isinstance(s, PageSession)]
-        lost = [why for s in sessions if isinstance(s, Wire) and (why := s.s.lost())]
-        if lost:
-            log(f"N={n}: {len(lost)} wire sessions lost: {lost[0]}")
+        trouble = health([s for s in sessions if isinstance(s, Wire)])
+        if trouble:
+            log(f"N={n}: {trouble}")
     finally:
         await close_all(sessions)
         await asyncio.to_thread(server.stop)
@@ -501,9 +552,7 @@ async def sessions_row(n: int, pages: int, seconds: float, browser, logfile) -> 
     polls = sum(s.polls(t0, t1) for s in sessions)
     replies = [r for s in sessions for r in s.replies(t0, t1)]
     cores = [(b - a) / wall for a, b in zip(cpu0, cpu1)]
-    wire_polls = sum(s.polls(t0, t1) for s in sessions if isinstance(s, Wire))
-    net = (1000 * (cores[0] - held) * wall / wire_polls) if held is not None and wire_polls \
-        else float("nan")
+    net = 1000 * (cores[0] - held) * wall / polls if polls else float("nan")
     log(f"N={n} epochs/s per run: {' '.join(f'{r:.0f}' for r in rates)}")
     return {"n": n, "pages": min(n, pages), "gap50": percentile(gaps, 0.5),
             "gap95": percentile(gaps, 0.95), "gapmax": max(gaps, default=float("nan")),
@@ -521,6 +570,13 @@ async def phase(wire: Wire, server: Server, seconds: float) -> dict:
     cpu0, t0 = cpu_seconds([server.proc.pid]), time.perf_counter()
     await asyncio.sleep(seconds)
     cpu1, t1 = cpu_seconds([server.proc.pid]), time.perf_counter()
+    await wire.hold(True)
+    await asyncio.sleep(0.6)
+    cpu2, t2 = cpu_seconds([server.proc.pid]), time.perf_counter()
+    await asyncio.sleep(HELD_SECONDS)
+    cpu3, t3 = cpu_seconds([server.proc.pid]), time.perf_counter()
+    await wire.hold(False)
+    base = (cpu3 - cpu2) / (t3 - t2)
     replies = wire.replies(t0, t1)
     one = [r.size for r in replies if r.new == 1 and not r.full]
     board = wire.s.board
@@ -529,6 +585,9 @@ async def phase(wire: Wire, server: Server, seconds: float) -> dict:
     http.close()
     return {"epoch": (await wire.current())[0], "polls": len(replies) / (t1 - t0),
             "ms_poll": 1000 * (cpu1 - cpu0) / max(len(replies), 1),
+            "net": 1000 * (cpu1 - cpu0 - base * (t1 - t0)) / max(len(replies), 1),
+            "latency": 1000 * statistics.median([r.t - r.sent for r in replies])
+            if replies else float("nan"),
             "one": statistics.median(one) if one else float("nan"), "ones": len(one),
             "full": len(body) if status == 200 else float("nan")}
 
@@ -542,7 +601,6 @@ async def long_row(long_epoch: int, seconds: float, states: bytes | None, browse
         await server.ready()
         if states is None:  # no earlier row copied a page's states: copy them here
             page = await PageSession.open(browser, server.url, QUERY)
-            await page.speed_max()
             states = await page.train(capture=True)
             await page.reset()
             await page.close()
@@ -554,7 +612,8 @@ async def long_row(long_epoch: int, seconds: float, states: bytes | None, browse
             if time.monotonic() - started > max(600, long_epoch / 50):
                 raise TimeoutError(f"the long run reached epoch {epoch} only")
             if time.monotonic() - shown > 10:
-                log(f"long run: epoch {epoch:,}")
+                log(f"long run: epoch {epoch:,} ({(await wire.current())[1]}, "
+                    f"{len(wire.s.board.replies)} polls) {health([wire])}")
                 shown = time.monotonic()
             await asyncio.sleep(0.5)
         await wire.speed(5)  # about one new epoch per poll
@@ -596,6 +655,8 @@ async def class_row(count: int, pages: int, browser, logfile, timeout: float = 9
         start = time.perf_counter()
 
         pressed: dict = {}
+        groups = [[server.proc.pid], server.workers()]
+        cpu0 = [cpu_seconds(g) for g in groups]
 
         async def press(session, i):
             await asyncio.sleep(2.0 * i / max(1, len(order) - 1))
@@ -611,12 +672,15 @@ async def class_row(count: int, pages: int, browser, logfile, timeout: float = 9
 
         with contextlib.suppress(TimeoutError):
             await wait_for(finished, timeout, "every class run finished")
+        cores = [(cpu_seconds(g) - c) / (time.perf_counter() - start)
+                 for g, c in zip(groups, cpu0)]
         await asyncio.gather(*(s.fetch() for s in sessions))
     finally:
         await close_all(sessions)
         await asyncio.to_thread(server.stop)
     trained = queued = 0
-    rates = []
+    rates, steady = [], []
+    calm = max(pressed.values()) + 1.0  # every Train's commands handled by then
     for s in sessions:  # only what each session was shown after its Train
         trace = [(t, e) for t, e in s.trace() if e > 0 and t >= pressed[id(s)]]
         trained += bool(trace)
@@ -624,17 +688,21 @@ async def class_row(count: int, pages: int, browser, logfile, timeout: float = 9
         if len(trace) >= 2:
             end = next((p for p in trace if p[1] >= trace[-1][1]), trace[-1])
             rates.append((end[1] - trace[0][1]) / max(end[0] - trace[0][0], 1e-9))
+            later = [p for p in trace if p[0] >= calm and p[0] <= end[0]]
+            if len(later) >= 2 and later[-1][0] - later[0][0] > 1:
+                steady.append((later[-1][1] - later[0][1]) / (later[-1][0] - later[0][0]))
         else:
             rates.append(0.0)
     return {"n": count, "trained": trained, "queued": queued, "rates": rates,
-            "spread": spread, "load": os.getloadavg()}
+            "steady": steady, "spread": spread, "cores": cores, "load": os.getloadavg()}
 
 
 # ----------------------------------------------------------------- output
 COLUMNS = ["sessions (pages)", "shown epoch advance p50 / p95 / max s", "epochs/s trained",
            "per run min / max", "feed polls/s", "median next ms", "median reply KB",
-           "server CPU ms per poll (net of base)", "server CPU base", "CPU server / workers / Chromium / wires", "RSS MB",
-           "MB per extra session", "boards per page", "load 1 min"]
+           "server CPU ms per poll (net of base)", "server CPU base (cores)",
+           "CPU server / workers / Chromium / wires", "RSS MB", "MB per extra session",
+           "boards per page", "load 1 min"]
 
 
 def print_header() -> None:
@@ -653,8 +721,7 @@ def print_row(r: dict, base: dict | None) -> None:
              f"{r['gap50']:.2f} / {r['gap95']:.2f} / {r['gapmax']:.2f}",
              f"{r['total']:,.0f}", f"{r['min']:,.0f} / {r['max']:,.0f}", f"{r['polls']:.1f}",
              f"{r['next']:.0f}", f"{r['size'] / 1000:.1f}",
-             f"{r['ms_poll']:.2f} ({r['net']:.2f})" if r["held"] is not None
-             else f"{r['ms_poll']:.2f}", "-" if r["held"] is None else f"{r['held']:.2f}",
+             f"{r['ms_poll']:.2f} ({r['net']:.2f})", f"{r['held']:.2f}",
              " / ".join(f"{c:.2f}" for c in r["cpu"]), f"{r['rss']:,.0f}",
              "-" if extra is None else f"{extra:.1f}",
              " ".join(str(b) for b in r["boards"]) or "-", f"{r['load'][0]:.1f}"]
@@ -662,13 +729,15 @@ def print_row(r: dict, base: dict | None) -> None:
 
 
 def print_long(r: dict) -> None:
-    print("\n| long run | epoch | feed polls/s | server CPU ms per poll | "
-          "reply bytes, one new epoch (n) | reply bytes, whole run (a reload) |")
-    print("|---|---|---|---|---|---|")
+    print("\n| long run | epoch | feed polls/s | server CPU ms per poll (net of base) | "
+          "median reply ms | reply bytes, one new epoch (n) | reply bytes, whole run "
+          "(a reload) |")
+    print("|---|---|---|---|---|---|---|")
     for name in ("long", "short"):
         p = r[name]
-        print(f"| {name} | {p['epoch']:,} | {p['polls']:.1f} | {p['ms_poll']:.2f} | "
-              f"{p['one']:,.0f} ({p['ones']}) | {p['full']:,.0f} |")
+        print(f"| {name} | {p['epoch']:,} | {p['polls']:.1f} | {p['ms_poll']:.2f} "
+              f"({p['net']:.2f}) | {p['latency']:.1f} | {p['one']:,.0f} ({p['ones']}) | "
+              f"{p['full']:,.0f} |")
     print(f"(one session alone at 5 epochs/s in both; load {r['load'][0]:.1f})", flush=True)
 
 
@@ -678,7 +747,11 @@ def print_class(r: dict) -> None:
           f"{r['spread']:.1f} s): {r['trained']}/{r['n']} trained, {r['queued']} ever queued; "
           f"epochs/s per run min / median / max {rates[0]:.1f} / "
           f"{statistics.median(rates):.1f} / {rates[-1]:.1f}; "
-          f"all: {' '.join(f'{x:.0f}' for x in rates)} (load {r['load'][0]:.1f})", flush=True)
+          f"all: {' '.join(f'{x:.0f}' for x in rates)}; from 1 s after the last Train on: "
+          f"median {statistics.median(r['steady']) if r['steady'] else float('nan'):.1f} "
+          f"({len(r['steady'])} runs); CPU server / workers "
+          f"{r['cores'][0]:.2f} / {r['cores'][1]:.2f} cores from the first Train to the last "
+          f"run's end (load {r['load'][0]:.1f})", flush=True)
 
 
 def verdicts(rows: list[dict], failed: dict, long: dict | None, klass: dict | None) -> list:
@@ -696,8 +769,10 @@ def verdicts(rows: list[dict], failed: dict, long: dict | None, klass: dict | No
             out.append(f"N={r['n']} trains {ratio:.0%} of N={base['n']}'s {base['total']:,.0f} "
                        f"epochs/s (goal >= 80%): {met(ratio >= 0.8)}")
         worst = max(rows, key=lambda r: r["ms_poll"])
+        net = max(r["net"] for r in rows)
         out.append(f"server CPU per poll {worst['ms_poll']:.2f} ms at worst (N={worst['n']}; "
-                   f"goal <= 3 ms): {met(worst['ms_poll'] <= 3)}")
+                   f"goal <= 3 ms): {met(worst['ms_poll'] <= 3)} (net of the server's base "
+                   f"{worst['net']:.2f} ms there, {net:.2f} ms at most)")
         top = rows[-1]
         extra = extra_mb(top, base)
         if extra is not None:
@@ -716,8 +791,9 @@ def verdicts(rows: list[dict], failed: dict, long: dict | None, klass: dict | No
                    f"<= 1.25x + 0.5 ms and <= 1.2x + 50 B): {met(cpu_ok and size_ok)}")
     if klass is not None:
         slow = sum(x < 30 for x in klass["rates"])
+        everyone = klass["trained"] == klass["n"] and not klass["queued"]
         out.append(f"class: {klass['trained']}/{klass['n']} trained, {klass['queued']} queued "
-                   f"(goal: all, none): {met(klass['trained'] == klass['n'] and not klass['queued'])}"
+                   f"(goal: all, none): {met(everyone)}"
                    f"; slowest run {min(klass['rates']):.1f} epochs/s, {slow} below 30 "
                    f"(goal >= 30 each): {met(slow == 0)}")
     return out
@@ -776,7 +852,8 @@ async def amain(args) -> int:
             finally:
                 await browser.close()
     print(f"\n(took {time.monotonic() - started:.0f} s; CPU in cores over the window; "
-          f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+          f"machine load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"(1/5/15 min) on {os.cpu_count()} cores)")
     for line in verdicts(rows, failed, long, klass):
         print("verdict: " + line)
     return 0

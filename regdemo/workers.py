@@ -18,6 +18,9 @@ from regdemo.runner import PAUSED, RUNNING, STOPPED, VIEW_INTERVAL
 SLICE_SECONDS = 0.02  # one run's turn before the next run's
 FLUSH_SECONDS = 0.1  # batch updates at this interval
 IDLE_WAIT = 0.05  # seconds a worker with nothing due waits for a command
+# A throttled run that fell behind (a busy worker's round took longer than its period)
+# makes up at most this much time, so its speed holds when the worker is shared.
+CATCH_UP = 0.25
 PARENT_CHECK_SECONDS = 1.0  # how soon a worker notices that its server died
 
 
@@ -42,6 +45,12 @@ class _Run:
         if self.trainer.stopped or self.want == STOPPED:
             return False
         return self.pending > 0 or (self.want == RUNNING and now >= self.next_due)
+
+    def due(self) -> float | None:
+        """When a throttled, running run's next epoch is due (None: not throttled)."""
+        if self.want != RUNNING or not self.speed or self.trainer.stopped:
+            return None
+        return self.next_due
 
     def status(self) -> str:
         if self.want == STOPPED or self.trainer.stopped:
@@ -69,8 +78,8 @@ class _Run:
                 # On a fixed schedule (not "now + period"), so the epoch's own time does not
                 # slow the run below its speed; a run that fell behind does not race to catch up.
                 period = 1.0 / self.speed
-                self.next_due = max(self.next_due + period, now - period) if self.next_due \
-                    else now + period
+                self.next_due = max(self.next_due + period, now - CATCH_UP) \
+                    if self.next_due else now + period
             if now - self._tick >= 0.5:
                 self.rate, self._count, self._tick = self._count / (now - self._tick), 0, now
             if now - start >= SLICE_SECONDS:
@@ -116,6 +125,9 @@ class _Failed:
 
     def wants_epoch(self, now: float) -> bool:
         return False
+
+    def due(self) -> float | None:
+        return None
 
     def train_slice(self) -> None:
         pass
@@ -193,6 +205,7 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
     updates.put(("ready", index, None))
     runs: dict[int, _Run] = {}
     last_flush = last_check = 0.0
+    rounds = 0
     parent = multiprocessing.parent_process()
     while True:
         now = time.perf_counter()
@@ -204,9 +217,9 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
         busy = any(r.wants_epoch(now) for r in runs.values())
         # A throttled run's next epoch may be due in less than the idle wait: wake for it,
         # or every speed above 20 epochs/s would train at 20.
-        due = min((r.next_due for r in runs.values() if r.want == RUNNING and r.speed
-                   and not r.trainer.stopped), default=now + IDLE_WAIT)
-        handled = False
+        due = min((d for d in (r.due() for r in runs.values()) if d is not None),
+                  default=now + IDLE_WAIT)
+        touched: set[int] = set()  # runs a command changed: their views are refreshed now
         try:
             message = commands.get_nowait() if busy else commands.get(
                 timeout=min(IDLE_WAIT, max(0.0005, due - now)))
@@ -214,15 +227,22 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
                 if message[0] == "shutdown":
                     return
                 _handle(runs, message)
-                handled = True
+                touched.add(message[1])
                 message = commands.get_nowait()
         except queue.Empty:
             pass
-        for run in list(runs.values()):
+        # Each round starts one run further on: the run at the front of every round trained
+        # slower than the others (it shared its slice with the update queue's pickling).
+        order = list(runs.values())
+        if order:
+            start = rounds % len(order)
+            order = order[start:] + order[:start]
+        rounds += 1
+        for run in order:
             run.train_slice()
         now = time.perf_counter()
-        if handled or now - last_flush >= FLUSH_SECONDS:
-            batch = [(run_id, run.update(now, force_views=handled))
+        if touched or now - last_flush >= FLUSH_SECONDS:
+            batch = [(run_id, run.update(now, force_views=run_id in touched))
                      for run_id, run in runs.items() if run.dirty]
             if batch:
                 updates.put(("batch", index, batch))

@@ -84,11 +84,20 @@ class Pace:
         self._cost = 0.001  # seconds per reply (moving average)
         self._polls: dict[str, float] = {}  # token -> last poll
 
-    def record(self, token: str, seconds: float) -> float:
-        """Note one reply's cost; returns the interval this board should wait next."""
-        now = time.monotonic()
+    def add_cost(self, seconds: float) -> None:
+        """One reply's whole cost (building and encoding it), into the moving average."""
         with self._lock:
             self._cost += 0.05 * (seconds - self._cost)
+
+    def record(self, token: str, seconds: float) -> float:
+        """Note one reply's cost; returns the interval this board should wait next."""
+        self.add_cost(seconds)
+        return self.interval(token)
+
+    def interval(self, token: str) -> float:
+        """The interval this board should wait before its next poll (and note the poll)."""
+        now = time.monotonic()
+        with self._lock:
             self._polls[token] = now
             if len(self._polls) > 64 and len(self._polls) % 64 == 0:
                 self._polls = {k: t for k, t in self._polls.items()
