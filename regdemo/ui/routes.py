@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -100,6 +101,8 @@ async def bundle(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    """What app.py mounts beside Streamlit's own routes."""
+    """What app.py mounts beside Streamlit's own routes (and Plotly's bundle is compressed
+    in the background now, before the first browser asks for it)."""
+    threading.Thread(target=gzipped_bundle, name="regdemo-gzip-plotly", daemon=True).start()
     return [Route(FEED_PATH, feed, methods=["GET"]),
             Route(PLOTLY_PATH, bundle, methods=["GET"])]
