@@ -20,6 +20,8 @@ _LAYOUT = dict(
     margin=dict(l=55, r=20, t=75, b=45),
     legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0),
     height=360,
+    # Plain numbers on the axes: 1e-4 reads as 10^-4, never as "100µ".
+    xaxis=dict(exponentformat="power"), yaxis=dict(exponentformat="power"),
 )
 
 

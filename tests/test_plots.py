@@ -64,3 +64,13 @@ def test_sweep_figure_draws_mean_and_std_bands_and_marks_best_and_current():
     assert list(trace(fig, "best l2 = 0.01").x) == [0.01]
     assert fig.layout.xaxis.type == "log"
     assert [a.text for a in fig.layout.annotations] == ["current l2 = 0.001"]
+
+
+def test_axes_use_plain_powers_not_si_prefixes():
+    """A sweep over 1e-4..1 reads 10^-4 on its axis, never '100µ'."""
+    from regdemo.sweep import PointStats
+
+    stats = [PointStats(1e-4, 1, 0, 0.1, 0.0, 0.9, 0.0), PointStats(1.0, 1, 0, 0.2, 0.0, 0.5, 0.0)]
+    fig = plots.sweep_figure(stats, "l2", log_x=True)
+    assert fig.layout.xaxis.exponentformat == "power"
+    assert plots.compare_figure([("A", HISTORY, [])]).layout.yaxis.exponentformat == "power"

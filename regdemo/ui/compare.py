@@ -96,7 +96,10 @@ def _overlay(store: RunStore, chosen: list[RunInfo]) -> None:
         metric=metric or "loss", log_y=log_y, score_name="score",
         title=f"Saved runs: {'loss' if metric != 'score' else 'score'}, "
               "training (solid) vs validation (dashed)")
-    fig.update_layout(height=420)
+    # One run per legend row, to the right of the plot: long names stay whole and apart.
+    fig.update_layout(height=420, legend=dict(orientation="v", x=1.02, xanchor="left", y=1,
+                                              yanchor="top", font=dict(size=12)),
+                      margin=dict(r=20, t=60))
     fig.update_layout(uirevision=f"{[s.id for s in saved]}-{metric}-{log_y}")
     static_chart(fig, "compare_chart")
     left, right = st.columns([3, 2])
