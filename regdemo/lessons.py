@@ -39,6 +39,7 @@ class Lesson:
     question: str  # a prediction to make before acting
     steps: tuple[Step, ...]  # 3-5 numbered steps
     reveal: str  # what happened and why
+    speed: int | str = 50  # epochs/s the lesson opens with (a classroom.SPEEDS value)
 
     def config_for(self, step: Step) -> Config:
         """The config a step's new run starts from: the lesson's, with `restart` applied.
@@ -283,6 +284,7 @@ _LESSONS = (
     Lesson(
         key="augment_digits",
         title="Augmentation on images: noisy and shifted digits",
+        speed=20,  # slow enough to watch the augmented digits change from epoch to epoch
         techniques=("augmentation",),
         config=Config(dataset="digits", n_train=100, n_val=500, noise=0.0, hidden=(128,),
                       optimizer="adam", lr=0.003, epochs=300),

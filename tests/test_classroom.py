@@ -202,3 +202,16 @@ def test_alocal_only_share_address_is_flagged():
 
     assert local_only("http://localhost:8501/") and local_only("http://127.0.0.1:8501/")
     assert not local_only("http://10.0.0.5:8501/") and not local_only("https://lab.example/")
+
+
+def test_a_lesson_opens_at_its_own_pace_unless_the_link_sets_one(app):
+    """augment_digits opens at 20 epochs/s (its digits are watched changing); a link's
+    speed= wins over the lesson's."""
+    assert LESSONS["augment_digits"].speed == 20 and LESSONS["l2"].speed == 50
+    _open(app, lesson="augment_digits")
+    assert app.select_slider(key="w_speed").value == 20
+
+
+def test_a_links_speed_wins_over_its_lessons(app):
+    _open(app, lesson="augment_digits", speed="max")
+    assert app.select_slider(key="w_speed").value == "max"

@@ -30,6 +30,7 @@ def start(key: str | None) -> None:
     lesson = LESSONS.get(key or "")
     if lesson is not None:
         controls.load_into_widgets(lesson.config)
+        st.session_state["w_speed"] = st.session_state["speed"] = lesson.speed  # its pace
 
 
 def _goto(index: int) -> None:

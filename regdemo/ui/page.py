@@ -44,10 +44,11 @@ def _init_from_url() -> None:
     room, room_problems = classroom.from_query(query, LESSONS)
     st.session_state["classroom"] = room
     st.session_state["w_projector"] = room.projector
-    # Kept apart from the slider's state too: a link may hide the slider, and Streamlit
-    # drops the state of widgets it does not draw.
-    st.session_state["w_speed"] = st.session_state["speed"] = room.speed
-    lesson_panel.start(room.lesson)
+    lesson_panel.start(room.lesson)  # a lesson opens at its own pace...
+    if "speed" in query or room.lesson is None:  # ...unless the link sets one
+        # Kept apart from the slider's state too: a link may hide the slider, and
+        # Streamlit drops the state of widgets it does not draw.
+        st.session_state["w_speed"] = st.session_state["speed"] = room.speed
     base = LESSONS[room.lesson].config if room.lesson else PRESETS[name].config
     config, problems = Config.from_query(query, base=base)
     st.session_state["preset"] = st.session_state["w_preset"] = name
