@@ -35,7 +35,7 @@ function themed(layout, projector) {
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     margin: { l: 60, r: 20, t: projector ? 78 : 70, b: 50 },
     legend: { orientation: "h", yanchor: "bottom", y: 1.02, xanchor: "left", x: 0,
-              font: { size: projector ? 15 : big }, itemwidth: 30 },
+              font: { size: projector ? 15 : big }, itemwidth: 30, traceorder: "normal" },
     hoverlabel: { font: { family: FONT } }, autosize: true,
   }, layout);
   out.font = Object.assign({ family: FONT, color: projector ? "#000" : TEXT, size: big },
