@@ -66,13 +66,11 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -83,11 +81,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench._wire import Http, WireSession  # noqa: E402
 
-try:  # the browser benchmark's Chromium flags, if that module imports here
-    from bench.browser import FLAGS  # noqa: E402
-except Exception:  # noqa: BLE001 - a copy of them
-    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The browser benchmark's Chromium flags and process helpers (one copy of each).
+from bench.browser import FLAGS, cpu_seconds, free_port, healthy, tree  # noqa: E402
 
 QUERY = "preset=overfit&epochs=100000&speed=max"  # the throughput rows' and the long run's link
 FEED = "/regdemo/feed"
@@ -144,24 +139,6 @@ def log(*parts) -> None:
 
 
 # ----------------------------------------------------------------- processes
-def tree(pid: int) -> list[int]:
-    """`pid` and all its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
-
-
 def rss_mb(pids: list[int]) -> float:
     """Sum of VmRSS over `pids`, in MB."""
     total = 0
@@ -173,31 +150,6 @@ def rss_mb(pids: list[int]) -> float:
         except OSError:
             pass
     return total / 1024
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by `pids` (utime + stime of /proc/<pid>/stat)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok"
-    except OSError:
-        return False
 
 
 class Server:
