@@ -30,8 +30,8 @@ from regdemo.engine import EpochRecord, Event, Trainer, summary_dict
 
 QUEUED, RUNNING, PAUSED, STOPPED = "queued", "running", "paused", "stopped"
 # Views (decision boundary, weights, ...) are refreshed at most this often while training:
-# the page redraws them at most once a second (panels.HEAVY_SECONDS), and a 100x100 grid
-# through a 128-128 net costs ~15 ms, so refreshing them 4x a second per run was waste.
+# a board redraws its heatmap far slower than its curves, and a 100x100 grid through a
+# 128-128 net costs ~15 ms, so refreshing them 4x a second per run was waste.
 VIEW_INTERVAL = 1.0
 MAX_POINTS = 2000  # history points kept per run; older ones are thinned out evenly
 SAVE_INTERVAL = 0.5  # seconds between batched writes of new epochs to the store

@@ -260,7 +260,7 @@ function stripFigure(strip, title, P) {
                      xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" } } };
 }
 
-function dataFigures(run, branch, P, kind) {
+function dataFigures(run, branch, P) {
   // [main, extra]: the data view, and a second chart for digits (the mistakes).
   const title = (t) => (run && run.preview ? "The data (press Train to fit a model to it)"
     : branch ? `${branch}: ${t}` : t);
