@@ -76,7 +76,8 @@ class _Run:
             now = time.perf_counter()
             if self.speed:
                 # On a fixed schedule (not "now + period"), so the epoch's own time does not
-                # slow the run below its speed; a run that fell behind does not race to catch up.
+                # slow the run below its speed; a run that fell behind makes up CATCH_UP at
+                # most, rather than racing through everything it missed.
                 period = 1.0 / self.speed
                 self.next_due = max(self.next_due + period, now - CATCH_UP) \
                     if self.next_due else now + period
