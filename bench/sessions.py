@@ -65,7 +65,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -83,6 +82,7 @@ from bench._wire import Http, WireSession  # noqa: E402
 
 # The browser benchmark's Chromium flags and process helpers (one copy of each).
 from bench.browser import FLAGS, cpu_seconds, free_port, healthy, tree  # noqa: E402
+from bench.browser import stop as stop_server  # noqa: E402
 
 QUERY = "preset=overfit&epochs=100000&speed=max"  # the throughput rows' and the long run's link
 FEED = "/regdemo/feed"
@@ -182,18 +182,8 @@ class Server:
         return tree(self.proc.pid)[1:]
 
     def stop(self) -> None:
-        """SIGTERM the server, then SIGKILL whatever of its tree is left after 15 s."""
-        pids = tree(self.proc.pid)
-        self.proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(15)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
-            time.sleep(0.1)
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        self.proc.wait()
+        """Stop the server and its workers (bench/browser.py's stop), drop its data."""
+        stop_server(self.proc)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
