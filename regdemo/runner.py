@@ -363,10 +363,18 @@ class _Runner:
             self._saver.wake()
         return handle
 
-    def save_now(self) -> None:
-        """Write every run's unsaved epochs to the store (the saver does it every 0.5 s)."""
-        if self._saver is not None:
+    def save_now(self, run_ids=None) -> None:
+        """Write every run's unsaved epochs to the store (the saver does it every 0.5 s), or
+        only those of `run_ids` (a page about to list its runs)."""
+        if self._saver is None:
+            return
+        if run_ids is None:
             self._saver.flush_all()
+            return
+        for run_id in run_ids:
+            handle = self.get(run_id)
+            if handle is not None:
+                self._saver.flush(handle)
 
     def get(self, run_id: int):
         with self._lock:

@@ -337,6 +337,26 @@ def test_an_ab_link_opens_with_its_scenarios_settings_every_time(server, browser
         context.close()
 
 
+def test_saved_runs_are_listed_only_in_the_browser_that_made_them(server, browser):
+    """Two browsers (their own cookies): A's finished run is in A's Saved runs tab, and B's
+    tab does not list it (so B cannot rename or delete it)."""
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000})
+                for _ in range(2)]
+    try:
+        a, b = (c.new_page() for c in contexts)
+        _open(a, f"{server}/?preset=overfit&epochs=7&speed=max&seed=4242")
+        _train(a, lambda n: n == 7)
+        a.get_by_role("tab", name="Saved runs").click()
+        a.get_by_text("overfit epochs=7").first.wait_for(timeout=30000)  # its own run
+        _open(b, f"{server}/?preset=overfit&seed=4242")
+        b.get_by_role("tab", name="Saved runs").click()
+        b.get_by_text("this browser's runs only").wait_for(timeout=30000)
+        assert b.get_by_text("overfit epochs=7").count() == 0
+    finally:
+        for context in contexts:
+            context.close()
+
+
 def test_bad_link_shows_a_warning_not_a_traceback(server, page):
     """A malformed link names what it ignored and the page still trains."""
     _open(page, f"{server}/?dropout=banana&n_train=-5&epochs=30")

@@ -373,6 +373,7 @@ def main() -> None:
     with live:
         _live_tab(config.task, config)
     with saved:
+        get_runner().save_now(session_runs().run_ids)  # the tab lists this page's runs whole
         compare.saved_runs_tab(get_store(), panels.board_owner() or
                                st.session_state.get("owner"))
     with sweep:
