@@ -69,10 +69,6 @@ class Registry:
         with self._lock:
             self._boards.pop(token, None)
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._boards)
-
 
 class Pace:
     """How often boards poll: as often as MIN_INTERVAL allows while every active board's
@@ -105,11 +101,6 @@ class Pace:
             active = sum(1 for t in self._polls.values() if now - t < ACTIVE_SECONDS)
             wanted = active * self._cost / FEED_BUDGET
         return min(MAX_INTERVAL, max(MIN_INTERVAL, wanted))
-
-    @property
-    def cost(self) -> float:
-        with self._lock:
-            return self._cost
 
 
 REGISTRY = Registry()

@@ -213,12 +213,18 @@ def _on_owner() -> None:
             st.session_state["recheck"] = bool(get_runner().runs_of(owner))
 
 
+def _controls_config() -> tuple[Config, list[str]]:
+    """The Config the controls hold (on the lesson's or scenario's defaults), and what in
+    them a run cannot take."""
+    lesson = lesson_panel.current()
+    base = lesson.config if lesson else PRESETS[st.session_state["preset"]].config
+    return Config.from_query(controls.current_values(), base=base)
+
+
 def _on_command() -> None:
     """Train, Pause or Step from the board (its buttons on a phone, or the T, P, S keys)."""
     command = panels.board_command()
-    lesson = lesson_panel.current()
-    base = lesson.config if lesson else PRESETS[st.session_state["preset"]].config
-    config, problems = Config.from_query(controls.current_values(), base=base)
+    config, problems = _controls_config()
     if command == "pause":
         _pause()
     elif command in ("train", "step") and not problems:
@@ -283,8 +289,7 @@ def main() -> None:
     if projector:
         st.html(PROJECTOR_CSS)
     lesson = lesson_panel.current()
-    base = lesson.config if lesson else PRESETS[st.session_state["preset"]].config
-    config, problems = Config.from_query(controls.current_values(), base=base)
+    config, problems = _controls_config()
 
     sb = st.sidebar
     sb.title("Regularization Lab")
