@@ -38,8 +38,9 @@ _MIN_STACK = 8
 def stack_key(config: Config) -> Hashable | None:
     """Configs with equal keys can train as one stacked model; None: not supported."""
     c = config
-    if c.arch != "mlp" or c.batch_norm or c.residual or c.augment != "none":
-        return None  # batch statistics, drop-path, convs and augmentation stay per-run
+    if c.arch != "mlp" or c.batch_norm or c.residual or c.augment != "none" or c.features:
+        # batch statistics, drop-path, convs, augmentation and feature maps stay per-run
+        return None
     # Per-model knobs (lr, penalties, dropout, smoothing, seed, noise, early stopping,
     # epochs) are left out: they change values, not shapes or the order of steps.
     return (c.dataset, c.n_train, c.n_val, c.hidden, c.activation, c.optimizer, c.batch_size)

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from regdemo.augment import AUGMENTATIONS
-from regdemo.datasets import DATASETS, KIND_IMAGE
+from regdemo.datasets import DATASETS, KIND_2D, KIND_IMAGE
+from regdemo.features import FEATURES, canonical
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
@@ -46,6 +47,7 @@ class Config:
     n_val: int = 400  # validation points, [4, 5000]
     noise: float = 0.3  # input noise of the generator (std units for bundled sets), [0, 1]
     label_noise: float = 0.0  # share of training labels flipped or corrupted, [0, 0.5]
+    features: tuple[str, ...] = ()  # extra inputs of 2-D sets (ids in FEATURES), like x1sq
     # --- model
     hidden: tuple[int, ...] = (64, 64)  # hidden widths, 0-8 layers of 1-512 units
     activation: str = "relu"  # one of ACTIVATIONS
@@ -191,7 +193,7 @@ def _short(raw: Any, limit: int = 40) -> str:
 class _Check:
     """One row of the constraint table: type, range or choices, and the codec for URLs."""
 
-    kind: str  # "int", "float", "bool", "choice", "widths"
+    kind: str  # "int", "float", "bool", "choice", "widths", "subset" (of choices)
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -202,6 +204,8 @@ class _Check:
             return "a bool (true or false)"
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "subset":
+            return "none or some of " + ", ".join(self.choices) + " (like x1sq-x2sq)"
         if self.kind == "widths":
             return (
                 f"a list of 0 to {MAX_DEPTH} widths, each an int in [1, {MAX_WIDTH}]"
@@ -221,6 +225,11 @@ class _Check:
             return isinstance(value, bool), value
         if self.kind == "choice":
             return isinstance(value, str) and value in self.choices, value
+        if self.kind == "subset":
+            if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+                return False, value
+            ok = all(isinstance(v, str) and v in self.choices for v in value)
+            return ok, canonical(value) if ok else value
         if self.kind == "widths":
             try:
                 widths = tuple(value)
@@ -251,7 +260,7 @@ class _Check:
     def encode(self, value: Any) -> str:
         if self.kind == "bool":
             return "1" if value else "0"
-        if self.kind == "widths":
+        if self.kind in ("widths", "subset"):
             return "-".join(str(w) for w in value)
         return repr(value) if self.kind == "float" else str(value)
 
@@ -263,6 +272,12 @@ class _Check:
                     "false": False, "no": False, "off": False}.get(text.lower(), text)
         if self.kind == "choice":
             return text
+        if self.kind == "subset":
+            if text in ("", "-", "none"):
+                return ()
+            if len(text) > 20 * len(self.choices):
+                return text
+            return tuple(p.strip() for p in text.replace(",", "-").split("-"))
         if self.kind == "widths":
             if text in ("", "-", "none"):
                 return ()
@@ -297,6 +312,7 @@ _CONSTRAINTS: dict[str, _Check] = {
     "n_val": _Check("int", 4, MAX_SAMPLES),
     "noise": _Check("float", 0.0, 1.0),
     "label_noise": _Check("float", 0.0, 0.5),
+    "features": _Check("subset", choices=tuple(FEATURES)),
     "hidden": _Check("widths"),
     "activation": _Check("choice", choices=ACTIVATIONS),
     "arch": _Check("choice", choices=ARCHITECTURES),
@@ -345,6 +361,9 @@ def _cross_field_errors(c: Config) -> list[str]:
             f"'augment' {c.augment!r} does not fit the {spec.kind} dataset '{c.dataset}'; "
             f"use one of {fitting}."
         )
+    if c.features and spec.kind != KIND_2D:
+        errors.append(f"'features' (like x1sq) are extra inputs for 2-D point sets, not for "
+                      f"'{c.dataset}': clear them.")
     if c.arch == "cnn" and spec.kind != KIND_IMAGE:
         errors.append(f"'arch' 'cnn' needs image data (digits); got dataset '{c.dataset}'.")
     if c.residual and len(set(c.hidden)) > 1:

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from regdemo.features import FeatureMap
+
 ACTIVATION_MODULES = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -95,6 +97,9 @@ def build_model(config, n_inputs: int, n_outputs: int, image_shape=None) -> nn.S
     """The network a config describes; stochastic-depth rates are set by `set_drop_path`."""
     layers: list[nn.Module] = []
     width = n_inputs
+    if config.features:
+        layers.append(FeatureMap(config.features))
+        width += len(config.features)
     if config.arch == "cnn":
         layers += [ConvFeatures(config.activation, image_shape), SeededDropout(config.dropout)]
         width = ConvFeatures.out_features

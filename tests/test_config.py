@@ -31,6 +31,9 @@ INVALID = [
     ("noise", -0.1),
     ("noise", "0.3"),
     ("label_noise", 0.6),
+    ("features", ("x3sq",)),
+    ("features", "x1sq"),
+    ("features", (1,)),
     ("hidden", (0,)),
     ("hidden", (513,)),
     ("hidden", (8,) * 9),
@@ -292,8 +295,9 @@ CHANGED = Config(
         CHANGED,
         Config(hidden=()),
         Config(hidden=(4,), residual=True, stochastic_depth=0.1, lr=1e-4, noise=0.1),
+        Config(dataset="circles", features=("sin2", "x1sq", "x1x2")),
     ],
-    ids=["defaults", "changed", "no-hidden", "residual"],
+    ids=["defaults", "changed", "no-hidden", "residual", "features"],
 )
 @pytest.mark.parametrize("only_changed", [False, True])
 def test_query_round_trip(config, only_changed):

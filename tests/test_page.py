@@ -412,3 +412,14 @@ def test_saved_runs_belong_to_the_browser_that_made_them(monkeypatch, tmp_path):
         assert any("this browser's runs only" in m.value for m in other.info)
     finally:
         next(gen, None)
+
+
+def test_extra_input_features_go_into_the_link_and_clear_for_other_data(app):
+    """x1² and x2² reach the Config and the URL; a 1-D set greys the control and clears it."""
+    app.run()
+    app.multiselect(key="w_features").set_value(["x2sq", "x1sq"]).run()
+    assert Config.from_query(_query(app))[0].features == ("x1sq", "x2sq")
+    app.selectbox(key="w_dataset").set_value("sine").run()
+    assert not app.exception and not _messages(app.sidebar.error)
+    assert app.multiselect(key="w_features").disabled
+    assert Config.from_query(_query(app))[0].features == ()

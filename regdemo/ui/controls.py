@@ -16,7 +16,8 @@ from regdemo.config import (
     Config,
     encode,
 )
-from regdemo.datasets import DATASETS
+from regdemo.datasets import DATASETS, KIND_2D
+from regdemo.features import FEATURES
 
 LIVE = "⚡"  # marks knobs that change a running run without a restart
 
@@ -27,7 +28,7 @@ class Control:
 
     name: str
     label: str
-    widget: str  # selectbox, slider, select_slider, toggle, number, text
+    widget: str  # selectbox, slider, select_slider, toggle, number, text, multiselect
     help: str
     options: tuple = ()
     low: float = 0.0
@@ -59,6 +60,9 @@ SECTIONS: dict[str, list[Control]] = {
                 low=0.0, high=1.0, step=0.05),
         Control("label_noise", "Label noise", "slider", "Share of training labels that are "
                 "wrong. A big net memorises them.", low=0.0, high=0.5, step=0.05),
+        Control("features", "Extra input features", "multiselect", "Feed the net x1², x2², "
+                "x1x2 or sin besides x1 and x2 (2-D sets): with x1² and x2² even a net without "
+                "hidden layers draws a circle.", options=tuple(FEATURES), format=FEATURES),
     ],
     "Model": [
         Control("hidden", "Hidden layers", "text", "Widths of the hidden layers, like 64-64. "
@@ -122,7 +126,7 @@ LOADED = "loaded_values"  # the last loaded config, for controls a link hides
 def set_widget(name: str, value: Any) -> None:
     """Set one control's widget state (in a callback, or before the widget is drawn)."""
     control = CONTROLS[name]
-    st.session_state[control.key] = encode("hidden", value) if name == "hidden" else value
+    st.session_state[control.key] = _widget_value(control, value)
     st.session_state.setdefault(LOADED, {})[name] = encode(name, value)
 
 
@@ -132,6 +136,13 @@ def load_into_widgets(config: Config) -> None:
         set_widget(control.name, getattr(config, control.name))
 
 
+def _widget_value(control: Control, value: Any) -> Any:
+    """A Config value as its widget holds it (widths as text, a subset as a list)."""
+    if control.widget == "text":
+        return encode(control.name, value)
+    return list(value) if control.widget == "multiselect" else value
+
+
 def _options(control: Control, value: Any) -> list:
     options = list(control.options)
     if value not in options:  # a link may carry a value between the slider's stops
@@ -139,10 +150,11 @@ def _options(control: Control, value: Any) -> list:
     return options
 
 
-def _widget(control: Control, container, locked: bool = False) -> Any:
+def _widget(control: Control, container, locked: bool = False, idle: bool = False) -> Any:
+    """One control; `locked` by a link, or `idle` (greyed) where it does not apply."""
     label = f"{control.label} {LIVE}" if control.live else control.label
     help_text = control.help + (" Locked by this link." if locked else "")
-    key, kw = control.key, {"help": help_text, "key": control.key, "disabled": locked}
+    key, kw = control.key, {"help": help_text, "key": control.key, "disabled": locked or idle}
     if control.widget == "selectbox":
         fmt = control.format
         return container.selectbox(label, control.options,
@@ -155,6 +167,10 @@ def _widget(control: Control, container, locked: bool = False) -> Any:
                                 step=float(control.step), **kw)
     if control.widget == "toggle":
         return container.toggle(label, **kw)
+    if control.widget == "multiselect":
+        fmt = control.format
+        return container.multiselect(label, control.options, format_func=lambda v: fmt[v],
+                                     placeholder="none", **kw)
     if control.widget == "number":
         return container.number_input(label, int(control.low), int(control.high),
                                       step=int(control.step), **kw)
@@ -175,6 +191,8 @@ def current_values() -> dict[str, str]:
                 value = float(f"{value:.10g}")  # 10 significant digits: 1e-11 stays 1e-11
             values[control.name] = value if isinstance(value, str) else \
                 encode(control.name, value)
+    if not _points_2d():  # a switch to other data drops the extra inputs of 2-D points
+        values["features"] = ""
     return values
 
 
@@ -192,9 +210,18 @@ def draw_controls(problems_by_field: dict[str, list[str]], hide: frozenset = fro
         heading = f"{title} ({LIVE} = live)" if title == "Regularization" else title
         with st.sidebar.expander(heading, expanded=title in ("Regularization", "Data")):
             for control in shown:
-                _widget(control, st, locked=control.name in lock)
+                idle = control.name == "features" and not _points_2d()
+                if idle:  # extra inputs only fit 2-D points: cleared and greyed elsewhere
+                    st.session_state[control.key] = []
+                _widget(control, st, locked=control.name in lock, idle=idle)
                 for message in problems_by_field.get(control.name, []):
                     st.error(message, icon=":material/warning:")
+
+
+def _points_2d() -> bool:
+    """True when the chosen dataset is a 2-D point set."""
+    name = st.session_state.get(CONTROLS["dataset"].key)
+    return name not in DATASETS or DATASETS[name].kind == KIND_2D
 
 
 def problems_by_field(problems: list[str]) -> dict[str, list[str]]:
