@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from regdemo.config import Config
 from regdemo.presets import PRESETS
-from regdemo.ui.state import get_runner
+from regdemo.ui.state import get_runner, get_store
 from tests.page_reading import board, event_labels, static_charts
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -423,3 +423,42 @@ def test_extra_input_features_go_into_the_link_and_clear_for_other_data(app):
     assert not app.exception and not _messages(app.sidebar.error)
     assert app.multiselect(key="w_features").disabled
     assert Config.from_query(_query(app))[0].features == ()
+
+
+def test_a_read_only_link_shows_one_saved_run_to_another_browser(monkeypatch, tmp_path):
+    """The owner's Saved runs tab gives a ?run= link; another browser sees that run's curves
+    and settings, can train its settings as its own run, and cannot rename or delete it."""
+    gen = _fresh_page(monkeypatch, tmp_path, "thread")
+    first = next(gen)
+    try:
+        first.run()
+        first.number_input(key="w_epochs").set_value(7).run()
+        first.slider(key="w_dropout").set_value(0.25).run()
+        first.button(key="btn_train").click().run()
+        _wait_until_parked(first)
+        get_runner().save_now()
+        first.run()
+        mine = _handle(first).saved_id
+        assert any(c.value.endswith(f"?run={mine}") for c in first.code)
+        other = AppTest.from_file(APP, default_timeout=60)
+        other.session_state["owner"] = "another-browser-0123456789"
+        other.query_params["run"] = mine
+        other.run()
+        assert not other.exception and not other.warning
+        assert any("Shared run (read-only)" in m.value for m in other.markdown)
+        assert static_charts(other)["shared_chart"]["data"]  # its curves
+        assert not [b for b in other.get("button") if b.key in ("btn_rename", "btn_delete")]
+        assert _query(other)["run"] == mine  # the link stays while the run is shown
+        other.button(key="btn_shared_load").click().run()
+        assert other.number_input(key="w_epochs").value == 7
+        assert other.slider(key="w_dropout").value == 0.25
+        assert get_store().runs(browser="another-browser-0123456789") == []  # not theirs
+        other.button(key="btn_shared_close").click().run()
+        assert "run" not in _query(other)
+        bad = AppTest.from_file(APP, default_timeout=60)
+        bad.query_params["run"] = "../../etc"
+        bad.run()
+        assert not bad.exception
+        assert any("'run' must be a saved run's id" in w.value for w in bad.warning)
+    finally:
+        next(gen, None)

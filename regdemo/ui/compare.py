@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
 from regdemo import plots
+from regdemo.config import Config
 from regdemo.store import MAX_IMPORT_BYTES, RunInfo, RunStore, StoreError
 from regdemo.ui.board import static_chart
+from regdemo.ui.share import base_url
 
 MAX_COMPARED = 7  # one color each (plots.RUN_COLORS)
 _SUMMARY_COLUMNS = {  # summary key -> column title
@@ -51,7 +54,7 @@ def config_differences(runs: list[RunInfo]) -> pd.DataFrame:
 
 def saved_runs_tab(store: RunStore, browser: str | None) -> None:
     """Draw the tab: the runs of this `browser` (its owner token) only. Others' runs are
-    not listed, so not renamed or deleted here; an exported file shares one."""
+    not listed, so not renamed or deleted here; a read-only link or an export shares one."""
     if store.problem:
         st.warning(store.problem, icon=":material/database:")
     runs = store.runs(browser=browser) if browser else []
@@ -90,18 +93,7 @@ def _overlay(store: RunStore, chosen: list[RunInfo]) -> None:
                                        key="w_compare_metric",
                                        format_func=lambda m: "Loss" if m == "loss" else "Score")
     log_y = opts[1].toggle("Log scale", key="w_compare_log")
-    # Plotly renders a little HTML in labels: a run's name is shown as text, never as markup.
-    fig = plots.compare_figure(
-        [(html.escape(run_label(s.info)), s.history, s.events) for s in saved],
-        metric=metric or "loss", log_y=log_y, score_name="score",
-        title=f"Saved runs: {'loss' if metric != 'score' else 'score'}, "
-              "training (solid) vs validation (dashed)")
-    # One run per legend row, to the right of the plot: long names stay whole and apart.
-    fig.update_layout(height=420, legend=dict(orientation="v", x=1.02, xanchor="left", y=1,
-                                              yanchor="top", font=dict(size=12)),
-                      margin=dict(r=20, t=60))
-    fig.update_layout(uirevision=f"{[s.id for s in saved]}-{metric}-{log_y}")
-    static_chart(fig, "compare_chart")
+    static_chart(_runs_figure(saved, metric or "loss", log_y, "Saved runs"), "compare_chart")
     left, right = st.columns([3, 2])
     left.markdown("**Final figures**")
     left.dataframe(runs_table(chosen).drop(columns=["created", "id"]), hide_index=True)
@@ -113,6 +105,54 @@ def _overlay(store: RunStore, chosen: list[RunInfo]) -> None:
         right.caption("Same settings: the runs differ only in their live changes, if any.")
     else:
         right.dataframe(differences)
+
+
+def _runs_figure(saved: list, metric: str, log_y: bool, title: str):
+    """Saved runs' curves on one chart, one colour and one legend row per run."""
+    # Plotly renders a little HTML in labels: a run's name is shown as text, never as markup.
+    fig = plots.compare_figure(
+        [(html.escape(run_label(s.info)), s.history, s.events) for s in saved],
+        metric=metric, log_y=log_y, score_name="score",
+        title=f"{title}: {'loss' if metric != 'score' else 'score'}, "
+              "training (solid) vs validation (dashed)")
+    # One run per legend row, to the right of the plot: long names stay whole and apart.
+    fig.update_layout(height=420, legend=dict(orientation="v", x=1.02, xanchor="left", y=1,
+                                              yanchor="top", font=dict(size=12)),
+                      margin=dict(r=20, t=60))
+    fig.update_layout(uirevision=f"{[s.id for s in saved]}-{metric}-{log_y}")
+    return fig
+
+
+def share_link(run_id: str) -> str:
+    """A link that shows one saved run, read-only, to whoever opens it."""
+    return f"{base_url()}?run={run_id}"
+
+
+def shared_run_panel(store: RunStore, run_id: str, on_load: Callable[[Config], None],
+                     on_close: Callable[[], None]) -> None:
+    """A run someone shared by link: its curves, figures and settings, read-only."""
+    saved = store.get(run_id)
+    with st.container(key="shared_run", border=True):
+        if saved is None:
+            st.warning(f"The shared run {run_id} is not on this server: deleted by its owner, "
+                       "or the link is from another server.", icon=":material/link_off:")
+            st.button("Close", key="btn_shared_close", on_click=on_close)
+            return
+        st.markdown(f"**Shared run (read-only):** {html.escape(saved.info.name)} · "
+                    f"{saved.info.epochs} epochs")
+        static_chart(_runs_figure([saved], "loss", False, "Shared run"), "shared_chart")
+        left, right = st.columns([3, 2])
+        left.dataframe(runs_table([saved.info]).drop(columns=["id"]), hide_index=True)
+        config, problems = Config.from_query(saved.info.config)
+        changed = config.to_query(only_changed=True)
+        right.caption("Settings (those not at their defaults): " + (", ".join(
+            f"{k} = {v}" for k, v in changed.items()) or "all defaults"))
+        cols = st.columns([2, 1, 3])
+        cols[0].button("Train these settings", key="btn_shared_load", type="primary",
+                       icon=":material/play_arrow:", on_click=on_load, args=(config,),
+                       help="Load its settings into the controls; press Train for your own "
+                            "run. The shared run stays its owner's.", disabled=bool(problems))
+        cols[1].button("Close", key="btn_shared_close", on_click=on_close)
 
 
 def _actions(store: RunStore, chosen: list[RunInfo]) -> None:
@@ -136,6 +176,8 @@ def _actions(store: RunStore, chosen: list[RunInfo]) -> None:
     cols[4].download_button("JSON", lambda: store.export_json(target.id),
                             file_name=f"{safe}-{target.id}.json", mime="application/json",
                             key="btn_json", width="stretch", icon=":material/download:")
+    st.caption("Read-only link to this run (others can see it, not change or delete it):")
+    st.code(share_link(target.id), language=None)
 
 
 def _try(action, done: str) -> None:

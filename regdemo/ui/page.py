@@ -11,6 +11,7 @@ from regdemo.config import LIVE_KNOBS, STRUCTURAL_KNOBS, Config, ConfigError
 from regdemo.lessons import LESSONS
 from regdemo.presets import DEFAULT_PRESET, PRESETS
 from regdemo.runner import QUEUED, RUNNING, STOPPED
+from regdemo.store import is_run_id
 from regdemo.ui import compare, controls, explain, lesson_panel, panels, share, sweeps
 from regdemo.ui.state import get_runner, get_store, session_runs
 
@@ -21,6 +22,15 @@ def _load_preset(name: str) -> None:
     lesson_panel.start(None)  # a scenario picked by hand ends the lesson
     controls.load_into_widgets(PRESETS[name].config)
     _reset_run()
+
+
+def _load_shared(config: Config) -> None:
+    controls.load_into_widgets(config)
+    _reset_run()
+
+
+def _close_shared() -> None:
+    st.session_state.pop("shared_run", None)
 
 
 def _on_lesson_change() -> None:
@@ -55,6 +65,12 @@ def _init_from_url() -> None:
     controls.load_into_widgets(config)
     if room.ab:
         warnings += _open_ab(name, config)
+    shared = query.get("run")
+    if shared is not None and is_run_id(shared):
+        st.session_state["shared_run"] = shared  # a saved run someone shared, read-only
+    elif shared is not None:
+        warnings.append(f"'run' must be a saved run's id (12 lowercase hex digits); got "
+                        f"{shared[:40]!r}")
     st.session_state["link_warnings"] = warnings + room_problems + problems
     st.session_state["initialized"] = True
 
@@ -367,9 +383,12 @@ def main() -> None:
                               speed=_speed_setting())
     share.share_panel(st.session_state["preset"], config, now)
 
+    shared = st.session_state.get("shared_run")
     st.query_params.from_dict({"preset": st.session_state["preset"], **config.to_query(),
-                               **now.to_query()})
+                               **now.to_query(), **({"run": shared} if shared else {})})
     _link_warnings()
+    if shared:
+        compare.shared_run_panel(get_store(), shared, _load_shared, _close_shared)
 
     if "tabs" in hide:
         _live_tab(config.task, config)

@@ -20,7 +20,7 @@ def _label(name: str) -> str:
     return CONTROLS[name].label if name in CONTROLS else _PART_LABELS.get(name, name)
 
 
-def _base_url() -> str:
+def base_url() -> str:
     """The page's address for students: REGDEMO_PUBLIC_URL, else the one this browser used
     (its Host header, behind a proxy the forwarded one), without the query."""
     public = os.environ.get("REGDEMO_PUBLIC_URL", "").strip()
@@ -70,7 +70,7 @@ def share_panel(preset: str, config: Config, current: classroom.Classroom) -> No
                             "(not during a lesson).")
         room = classroom.Classroom(current.lesson, frozenset(hide), frozenset(lock),
                                    projector, ab and has_baseline, current.speed)
-        base = _base_url()
+        base = base_url()
         st.code(classroom.link(base, preset, config, room), language=None, wrap_lines=True)
         st.caption("Copy it with the button in the box's corner.")
         if local_only(base):
