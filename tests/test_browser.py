@@ -290,6 +290,20 @@ def test_shared_url_restores_the_controls(server, page):
     fresh.close()
 
 
+def test_train_is_among_the_first_keyboard_stops(server, page):
+    """Tab from the top of the page reaches Train within 6 presses (after the skip link and
+    the lesson and scenario pickers), and T starts a run from anywhere but a text box."""
+    _open(page, f"{server}/?preset=overfit&epochs=30&seed=77")
+    focused = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.innerText || ''"))
+    assert any(text.strip().endswith("Train") for text in focused), focused
+    page.evaluate("document.activeElement.blur()")  # out of every control
+    page.keyboard.press("t")
+    _wait_for(page, _POINTS, lambda n: n > 0, timeout=60)
+
+
 def test_a_classroom_link_hides_locks_and_opens_the_lesson_on_the_projector(server, page):
     """A teacher's link: the lesson's step beside the charts, hidden controls absent, a
     locked one disabled, projector type; Do it for me trains to the next step's epoch."""
@@ -339,7 +353,7 @@ def test_an_ab_link_opens_with_its_scenarios_settings_every_time(server, browser
 
 def test_saved_runs_are_listed_only_in_the_browser_that_made_them(server, browser):
     """Two browsers (their own cookies): A's finished run is in A's Saved runs tab, and B's
-    tab does not list it (so B cannot rename or delete it)."""
+    tab does not list it (so B cannot rename or delete it); A's read-only link shows it."""
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000})
                 for _ in range(2)]
     try:
@@ -352,6 +366,12 @@ def test_saved_runs_are_listed_only_in_the_browser_that_made_them(server, browse
         b.get_by_role("tab", name="Saved runs").click()
         b.get_by_text("this browser's runs only").wait_for(timeout=30000)
         assert b.get_by_text("overfit epochs=7").count() == 0
+        # A's read-only link shows B that one run, without making it B's.
+        link = a.locator("code").filter(has_text="?run=").first.inner_text(timeout=30000)
+        b.goto(link.strip())
+        b.get_by_text("Shared run (read-only):").wait_for(timeout=60000)
+        b.locator("[data-chart=shared_chart] .scatterlayer .trace").first.wait_for(
+            timeout=30000)
     finally:
         for context in contexts:
             context.close()
