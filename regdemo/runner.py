@@ -15,7 +15,6 @@ import bisect
 import contextlib
 import itertools
 import multiprocessing
-import os
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 from regdemo import fused
 from regdemo.config import Config, ConfigError
+from regdemo.cpus import usable_cpus
 from regdemo.datasets import Split, make_split
 from regdemo.engine import EpochRecord, Event, Trainer, summary_dict
 
@@ -818,7 +818,7 @@ class ProcessRunner(_Runner):
         self._queue: list[ProcessRunHandle] = []  # started while the server was full
         with _hidden_main():
             self._workers = [_Worker(ctx, i, self._updates)
-                             for i in range(workers or os.cpu_count() or 1)]
+                             for i in range(workers or usable_cpus())]
         self._reader = threading.Thread(target=self._read, name="regdemo-updates", daemon=True)
         self._reader.start()
         atexit.register(self.shutdown)

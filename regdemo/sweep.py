@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from regdemo.config import Config, ConfigError
+from regdemo.cpus import usable_cpus
 
 # Knobs a sweep can move. `width` sets every hidden layer's width at once.
 KNOBS = ("l1", "l2", "weight_decay", "dropout", "label_smoothing", "augment_strength",
@@ -221,7 +222,7 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None):
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or usable_cpus())
         self._pool: cf.ProcessPoolExecutor | None = None
 
     def _ensure_pool(self) -> cf.ProcessPoolExecutor:
@@ -303,7 +304,7 @@ class RayExecutor:
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if self.address == "local":
-                kwargs["num_cpus"] = workers or os.cpu_count() or 1
+                kwargs["num_cpus"] = workers or usable_cpus()
             else:
                 _check_reachable(self.address)
                 kwargs["address"] = self.address

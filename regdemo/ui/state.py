@@ -7,6 +7,7 @@ import threading
 
 import streamlit as st
 
+from regdemo.cpus import usable_cpus
 from regdemo.datasets import preload
 from regdemo.runner import ProcessRunner, ThreadRunner
 from regdemo.store import RunStore
@@ -30,6 +31,11 @@ def get_store() -> RunStore:
 RUNS_PER_WORKER = 20
 
 
+def default_workers() -> int:
+    """REGDEMO_WORKERS, else one worker per CPU this server may use."""
+    return int(os.environ.get("REGDEMO_WORKERS", "0")) or usable_cpus()
+
+
 @st.cache_resource
 def get_runner() -> ProcessRunner | ThreadRunner:
     """One runner for the whole server; backend and limits come from the environment.
@@ -37,7 +43,7 @@ def get_runner() -> ProcessRunner | ThreadRunner:
     REGDEMO_BACKEND=process (default): worker processes train, the server only draws.
     REGDEMO_BACKEND=thread: training threads in this process (page tests, notebooks).
     """
-    workers = int(os.environ.get("REGDEMO_WORKERS", "0")) or os.cpu_count() or 1
+    workers = default_workers()
     limits = dict(
         max_concurrent=int(os.environ.get("REGDEMO_MAX_RUNS", "0")) or RUNS_PER_WORKER * workers,
         max_run_seconds=float(os.environ.get("REGDEMO_MAX_RUN_SECONDS", "1800")),
