@@ -61,6 +61,7 @@ class Snapshot:
     views_version: int = 0  # grows each time the views above are refreshed
     busy: bool = False  # training, queued, or Step epochs still to train
     restored_epoch: int | None = None  # early stopping put this epoch's weights back
+    summary: dict | None = None  # Trainer.summary() of the weights the run holds now
 
 
 def _view_fields(views: dict) -> dict:
@@ -248,6 +249,7 @@ class ThreadRunHandle:
                 diverged=t.diverged,
                 best_epoch=t.best_epoch,
                 restored_epoch=t.restored_epoch,
+                summary=t.summary(),
                 epochs_per_second=self._rate,
                 error=self._error,
                 split=t.split,
@@ -445,13 +447,11 @@ class _Runner:
 
 
 def summary_of(snap: Snapshot) -> dict:
-    """The `Trainer.summary()` figures, from a snapshot (both backends have one)."""
-    last = snap.history[-1] if snap.history else None
-    best = next((r for r in snap.history if r.epoch == snap.best_epoch), None)
-    if best is not None and snap.restored_epoch == best.epoch:
-        last = best  # the run's weights are that epoch's again: so are its figures
-    return summary_dict(snap.epoch, last, snap.best_epoch, best.val_loss if best else None,
-                        snap.stop_reason)
+    """The run's `Trainer.summary()`, as its trainer computed it (full history, restored
+    weights); a run that never trained has empty figures."""
+    if snap.summary is not None:
+        return snap.summary
+    return summary_dict(snap.epoch, None, None, None, snap.stop_reason)
 
 
 def _ending(snap: Snapshot) -> str:
@@ -625,6 +625,7 @@ class ProcessRunHandle:
         self._stop_reason: str | None = None
         self._diverged = False
         self._best_epoch: int | None = None
+        self._summary: dict | None = None
         self._restored: int | None = None
         self._rate = 0.0
         self._pending = 0
@@ -758,6 +759,7 @@ class ProcessRunHandle:
             self._stop_reason, self._diverged = update["stop_reason"], update["diverged"]
             self._best_epoch, self._rate = update["best_epoch"], update["rate"]
             self._restored = update.get("restored_epoch")
+            self._summary = update.get("summary")
             self._pending, self._error = update["pending"], update["error"]
             if self._acked >= self._sent and self._status != QUEUED:
                 self._status = update["status"]
@@ -797,6 +799,7 @@ class ProcessRunHandle:
                 diverged=self._diverged,
                 best_epoch=self._best_epoch,
                 restored_epoch=self._restored,
+                summary=self._summary,
                 epochs_per_second=self._rate,
                 error=self._error,
                 split=self.split,
@@ -853,7 +856,7 @@ class ProcessRunner(_Runner):
             src.worker.n_runs += 1
         handle = ProcessRunHandle(self, next(self._ids), src.worker, snap.config, src.split,
                                   history=snap.history, events=snap.events)
-        handle._best_epoch = snap.best_epoch
+        handle._best_epoch, handle._summary = snap.best_epoch, snap.summary
         handle.parent, handle.initial_config = src.id, src.initial_config
         handle.owner = src.owner
         self._register(handle)

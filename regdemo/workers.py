@@ -98,6 +98,7 @@ class _Run:
             "diverged": t.diverged,
             "best_epoch": t.best_epoch,
             "restored_epoch": t.restored_epoch,
+            "summary": t.summary(),
             "rate": self.rate if self.want == RUNNING else 0.0,
             "pending": self.pending,
             "error": self.error,

@@ -145,3 +145,37 @@ def test_a_killed_server_keeps_the_epochs_it_had_saved(tmp_path):
             assert reader.info(run_id).status == "interrupted"
     finally:
         proc.kill()
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_a_restored_runs_saved_summary_is_the_trainers_own(backend, store):
+    """The page path saves what Trainer.summary() says: the restored epoch's figures and
+    the best val loss, even when the server's history was thinned past the best epoch."""
+    from regdemo.engine import Trainer
+    from regdemo.runner import MAX_POINTS
+
+    # Best near epoch 30, then 4000 epochs of patience: the server keeps 2000 points.
+    config = Config(dataset="moons", n_train=40, n_val=100, hidden=(32, 32), lr=0.01,
+                    epochs=MAX_POINTS * 3, early_stopping=True, patience=MAX_POINTS * 2,
+                    restore_best=True, seed=2)
+    reference = Trainer(config)
+    reference.fit()
+    expected = reference.summary()
+    assert expected["best_val_loss"] is not None and reference.restored_epoch
+    pool = ThreadRunner(store=store, save_interval=0.05) if backend == "thread" else \
+        ProcessRunner(workers=1, store=store, save_interval=0.05)
+    try:
+        if backend == "process":
+            assert pool.wait_ready(120)
+        handle = pool.create(config)
+        handle.set_speed(None)
+        handle.start()
+        assert handle.wait(240)
+        pool.save_now()
+        snap = handle.snapshot()
+        assert snap.best_epoch not in [r.epoch for r in snap.history]  # thinned away
+        assert store.info(handle.saved_id).summary == pytest.approx(expected)
+    finally:
+        pool.stop_all()
+        if backend == "process":
+            pool.shutdown()
