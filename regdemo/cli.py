@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from regdemo.config import Config, ConfigError
 from regdemo.presets import DEFAULT_PRESET, PRESETS
+from regdemo.store import DIVERGED, FINISHED, STOPPED, RunStore, StoreError
 
 
 class UsageError(Exception):
@@ -33,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, help="write the history here (.csv or .json)")
     train.add_argument("--quiet", action="store_true", help="no live progress line")
+    train.add_argument("--no-save", action="store_true",
+                       help="do not save the run (by default it goes to the runs store, "
+                            "listed by `runs list` and on the page's Saved runs tab)")
     sub.add_parser("presets", help="list the scenarios")
     # Commands that live beside the code they drive: each adds its parser with
     # `set_defaults(handler=fn)`, fn(args) -> exit code, raising UsageError on bad input.
@@ -79,6 +84,46 @@ def _write_history(path: Path, trainer) -> None:
         writer.writerows(rows)
 
 
+class _Saver:
+    """Writes a headless run to the runs store as it trains: a killed run keeps its epochs."""
+
+    INTERVAL = 0.5  # seconds between writes: one transaction, not one per epoch
+
+    def __init__(self, store, run_id: str):
+        self.store, self.run_id = store, run_id
+        self.written, self.events, self.last = 0, 0, 0.0
+
+    @classmethod
+    def open(cls, config: Config):
+        """A saver on the default store, or None (with a note) if it cannot be opened."""
+        try:
+            store = RunStore()
+            return cls(store, store.create(config, origin="cli"))
+        except StoreError as exc:
+            print(f"note: the run is not saved ({exc})", file=sys.stderr)
+            return None
+
+    def write(self, trainer, now: float, force: bool = False) -> None:
+        if self.store is None or not force and now - self.last < self.INTERVAL:
+            return
+        self.last = now
+        try:
+            self.store.append(self.run_id, trainer.history[self.written:],
+                              trainer.events[self.events:])
+        except StoreError as exc:
+            print(f"\nnote: saving stopped ({exc})", file=sys.stderr)
+            self.store = None
+            return
+        self.written, self.events = len(trainer.history), len(trainer.events)
+
+    def finish(self, trainer, status: str) -> None:
+        self.write(trainer, time.perf_counter(), force=True)
+        if self.store is not None:
+            with contextlib.suppress(StoreError):
+                self.store.finish(self.run_id, status, trainer.summary())
+                self.store.close()
+
+
 def _train(args) -> int:
     config = config_from_args(args.preset, args.set)
     if args.out and args.out.suffix not in (".csv", ".json"):
@@ -86,16 +131,28 @@ def _train(args) -> int:
     from regdemo.engine import Trainer  # torch loads only once the arguments are good
 
     trainer = Trainer(config)
+    saver = None if args.no_save else _Saver.open(config)
     last_print = 0.0
-    while (record := trainer.step()) is not None:
-        now = time.perf_counter()
-        if not args.quiet and now - last_print > 0.2:
-            print(
-                f"\repoch {record.epoch:>6}/{config.epochs}  train {record.train_loss:.4f}"
-                f"  val {record.val_loss:.4f}  gap {record.gap:+.4f}",
-                end="", file=sys.stderr, flush=True,
-            )
-            last_print = now
+    try:
+        while (record := trainer.step()) is not None:
+            now = time.perf_counter()
+            if saver is not None:
+                saver.write(trainer, now)
+            if not args.quiet and now - last_print > 0.2:
+                print(
+                    f"\repoch {record.epoch:>6}/{config.epochs}  train {record.train_loss:.4f}"
+                    f"  val {record.val_loss:.4f}  gap {record.gap:+.4f}",
+                    end="", file=sys.stderr, flush=True,
+                )
+                last_print = now
+    except KeyboardInterrupt:
+        if saver is not None:
+            saver.finish(trainer, STOPPED)
+        print("\ninterrupted" + (f"; saved as run {saver.run_id}" if saver else ""),
+              file=sys.stderr)
+        return 130
+    if saver is not None:
+        saver.finish(trainer, DIVERGED if trainer.diverged else FINISHED)
     if not args.quiet:
         print(file=sys.stderr)
     s = trainer.summary()
@@ -106,6 +163,8 @@ def _train(args) -> int:
             f" (val loss {s['best_val_loss']:.4f})"
         )
     print(f"stopped: {trainer.stop_reason}")
+    if saver is not None:
+        print(f"saved as run {saver.run_id} (see python -m regdemo runs list)")
     if args.out:
         _write_history(args.out, trainer)
         print(f"history written to {args.out}")

@@ -432,16 +432,21 @@ class RunStore:
 
     @_recovering
     def runs(self, limit: int = 200, status: str | None = None,
-             browser: str | None = None) -> list[RunInfo]:
+             browser: str | None = None, unowned_from: str | None = None) -> list[RunInfo]:
         """Saved runs, newest first (at most `limit`; optionally only one status, only one
-        browser's runs)."""
+        browser's runs, and with those the runs of origin `unowned_from` no browser made)."""
         clauses, args = [], []
         if status:
             clauses.append("status = ?")
             args.append(status)
         if browser is not None:
-            clauses.append("id IN (SELECT run_id FROM browsers WHERE browser = ?)")
+            mine = "id IN (SELECT run_id FROM browsers WHERE browser = ?)"
             args.append(browser)
+            if unowned_from is not None:
+                mine = (f"({mine} OR (origin = ? AND id NOT IN "
+                        "(SELECT run_id FROM browsers)))")
+                args.append(unowned_from)
+            clauses.append(mine)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         limit = max(0, min(int(limit), _MAX_INT))  # SQLite's LIMIT takes a 64-bit int
         with self._read() as conn:

@@ -68,3 +68,57 @@ def test_module_entry_point_runs():
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "overfit" in result.stdout and "l1_features" in result.stdout
+
+
+def test_a_headless_run_is_saved_and_listed(tmp_path, monkeypatch, capsys):
+    """`train` saves to the runs store (origin cli) with its summary; --no-save skips it."""
+    from regdemo.engine import Trainer
+    from regdemo.store import RunStore
+
+    monkeypatch.setenv("REGDEMO_DATA_DIR", str(tmp_path))
+    assert main(["train", "--set", "epochs=9", "--set", "hidden=8", "--quiet"]) == 0
+    run_id = capsys.readouterr().out.split("saved as run ")[1].split()[0]
+    with RunStore() as store:
+        saved = store.get(run_id)
+        assert saved.info.origin == "cli" and saved.info.status == "finished"
+        assert [e.epoch for e in saved.history] == list(range(1, 10))
+        reference = Trainer(saved.info.to_config()[0])
+        reference.fit()
+        assert saved.info.summary == pytest.approx(reference.summary())
+        # The page lists it to every browser beside their own runs (read-only there).
+        assert [r.id for r in store.runs(browser="b" * 20, unowned_from="cli")] == [run_id]
+        assert store.runs(browser="b" * 20) == []
+    assert main(["train", "--set", "epochs=3", "--quiet", "--no-save"]) == 0
+    assert "saved as run" not in capsys.readouterr().out
+    assert main(["runs", "list"]) == 0
+    assert run_id in capsys.readouterr().out
+
+
+def test_a_killed_headless_run_keeps_what_it_wrote(tmp_path):
+    """SIGKILL mid-run: the epochs written so far are in the store."""
+    import os
+    import signal
+    import time
+
+    from regdemo.store import RunStore
+
+    env = {**os.environ, "REGDEMO_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "regdemo", "train", "--set", "epochs=100000",
+                             "--set", "hidden=8", "--quiet"], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if (tmp_path / "runs.sqlite3").exists():
+                with RunStore(tmp_path) as store:
+                    runs = store.runs()
+                    if runs and runs[0].epochs > 50:
+                        break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        proc.kill()
+    with RunStore(tmp_path) as store:
+        saved = store.get(store.runs()[0].id)
+        assert len(saved.history) > 50
+        assert [e.epoch for e in saved.history] == list(range(1, len(saved.history) + 1))

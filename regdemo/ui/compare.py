@@ -15,6 +15,7 @@ from regdemo.store import MAX_IMPORT_BYTES, RunInfo, RunStore, StoreError
 from regdemo.ui.board import static_chart
 from regdemo.ui.share import base_url
 
+CLI_ORIGIN = "cli"  # runs of `python -m regdemo train`: nobody's browser made them
 MAX_COMPARED = 7  # one color each (plots.RUN_COLORS)
 _SUMMARY_COLUMNS = {  # summary key -> column title
     "val_loss": "final val loss", "best_val_loss": "best val loss", "gap": "gap",
@@ -57,9 +58,11 @@ def saved_runs_tab(store: RunStore, browser: str | None) -> None:
     not listed, so not renamed or deleted here; a read-only link or an export shares one."""
     if store.problem:
         st.warning(store.problem, icon=":material/database:")
-    runs = store.runs(browser=browser) if browser else []
+    # This browser's runs, and the server's own command-line runs (read-only here).
+    runs = store.runs(browser=browser, unowned_from=CLI_ORIGIN) if browser else []
     if not runs:
-        st.info("Every run you train is saved here as it goes (this browser's runs only). "
+        st.info("Every run you train is saved here as it goes (this browser's runs only, "
+                "plus runs trained on the server's command line). "
                 "Train one, fork it or change a knob, then come back to lay the curves over "
                 "each other.", icon=":material/history:")
         _import(store, browser)
@@ -162,13 +165,18 @@ def _actions(store: RunStore, chosen: list[RunInfo]) -> None:
                                                                  if r.id == i)))
     target = next(r for r in chosen if r.id == target_id)
     cols = st.columns([3, 1, 1, 1, 1])
-    name = cols[0].text_input("New name", value=target.name, key=f"w_name_{target.id}",
-                              max_chars=120)
-    if cols[1].button("Rename", key="btn_rename", width="stretch") and name != target.name:
-        _try(lambda: store.rename(target.id, name), f"Renamed to {name!r}.")
-    if cols[2].button("Delete", key="btn_delete", width="stretch",
-                      icon=":material/delete:"):
-        _try(lambda: store.delete(target.id), f"Deleted {target.name!r}.")
+    if target.origin == CLI_ORIGIN:
+        cols[0].caption("Trained on the server's command line: rename or delete it there "
+                        f"(python -m regdemo runs delete {target.id}).")
+    else:
+        name = cols[0].text_input("New name", value=target.name, key=f"w_name_{target.id}",
+                                  max_chars=120)
+        if cols[1].button("Rename", key="btn_rename", width="stretch") and \
+                name != target.name:
+            _try(lambda: store.rename(target.id, name), f"Renamed to {name!r}.")
+        if cols[2].button("Delete", key="btn_delete", width="stretch",
+                          icon=":material/delete:"):
+            _try(lambda: store.delete(target.id), f"Deleted {target.name!r}.")
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in target.name)[:60]
     cols[3].download_button("CSV", lambda: store.export_csv(target.id),
                             file_name=f"{safe}-{target.id}.csv", mime="text/csv",
