@@ -130,7 +130,7 @@ def _train(args) -> int:
         raise UsageError(f"--out must end in .csv or .json; got {args.out.name!r}")
     from regdemo.engine import Trainer  # torch loads only once the arguments are good
 
-    trainer = Trainer(config)
+    trainer = Trainer(config, threads=1)  # tiny nets: one thread is the fastest
     saver = None if args.no_save else _Saver.open(config)
     last_print = 0.0
     try:

@@ -92,10 +92,12 @@ def _generator(seed: int, stream: int) -> torch.Generator:
 class Trainer:
     """Trains one network on one dataset; `step()` runs an epoch and returns its record."""
 
-    def __init__(self, config: Config, split: Split | None = None, threads: int | None = 1,
+    def __init__(self, config: Config, split: Split | None = None, threads: int | None = None,
                  use_fused: bool | None = None):
+        # `threads` caps torch's and BLAS's threads for the whole process: the server's
+        # workers pass 1 (many runs share the cores); a notebook's Trainer leaves them be.
         if threads is not None:
-            torch.set_num_threads(threads)  # many runs share the cores: one thread each
+            torch.set_num_threads(threads)
             fused.limit_blas_threads(threads)
         self.config = config
         self.split = split or make_split(

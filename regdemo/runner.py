@@ -541,7 +541,7 @@ class ThreadRunner(_Runner):
         fused.warm_in_background()
         if not isinstance(config, Config):
             raise ConfigError([f"expected a Config; got {type(config).__name__}"])
-        return self._adopt(Trainer(config))
+        return self._adopt(Trainer(config, threads=1))
 
     def _adopt(self, trainer: Trainer) -> ThreadRunHandle:
         return self._register(ThreadRunHandle(self, next(self._ids), trainer))

@@ -148,7 +148,7 @@ def _handle(runs: dict, message: tuple) -> None:
     op, run_id, seq, *args = message
     try:
         if op == "create":
-            runs[run_id] = _Run(Trainer(args[0], split=args[1]))
+            runs[run_id] = _Run(Trainer(args[0], split=args[1], threads=1))
         elif op == "fork":
             src = runs.get(args[0])
             if isinstance(src, _Run):
@@ -198,7 +198,7 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
 
     # The first run in a process pays for imports (sklearn) and the first optimizer (~1 s):
     # pay it now, before anyone presses Train.
-    Trainer(Config(n_train=8, n_val=8, hidden=(4,))).step()
+    Trainer(Config(n_train=8, n_val=8, hidden=(4,)), threads=1).step()
     from regdemo import fused
 
     # The fused epoch loads from numba's disk cache in ~0.4 s (it compiles, ~20 s, on the

@@ -18,3 +18,17 @@ def _fused_kernels_ready():
     from regdemo import fused
 
     fused.warm()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_like_the_server():
+    """Train on one torch and BLAS thread, as the server's workers do (their figures)."""
+    import torch
+
+    from regdemo import fused
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    fused.limit_blas_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -242,3 +242,17 @@ def test_mistakes_are_the_misclassified_validation_digits():
     assert len(x) == int((probs.argmax(1) != tr.y_val.numpy()).sum()) > 0
     assert x.shape[1] == 64
     assert Trainer(SMALL).mistakes() is None
+
+
+def test_a_trainer_leaves_the_processs_thread_count_alone_unless_asked():
+    """A notebook's Trainer must not make the whole kernel single-threaded; the server's
+    workers ask for one thread explicitly."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        Trainer(Config(n_train=8, n_val=8, hidden=(4,), epochs=1)).step()
+        assert torch.get_num_threads() == 2
+        Trainer(Config(n_train=8, n_val=8, hidden=(4,), epochs=1), threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
