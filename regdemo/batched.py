@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from regdemo import models
+from regdemo import models, regularizers
 from regdemo.config import Config
 from regdemo.engine import EpochRecord, Trainer
 from regdemo.regularizers import ZERO_TOL
@@ -395,7 +395,7 @@ class _Stack:
         if problem:
             t.stop_reason, t.diverged, t._final = problem, True, True
             return
-        penalty = c.l1 * l1_norm + 0.5 * c.l2 * norm * norm
+        penalty = regularizers.penalty(c, l1_norm, norm)
         record = EpochRecord(
             epoch=epoch, train_loss=train_loss, val_loss=val_loss, train_score=train_score,
             val_score=val_score, objective=mean_loss + penalty, penalty=penalty,

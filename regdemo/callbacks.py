@@ -34,7 +34,11 @@ class EarlyStopping:
         return self.best_epoch is not None and self.epochs_since_best(epoch) >= self.patience
 
     def restore(self, model: nn.Module) -> bool:
-        """Load the best epoch's weights into `model`; False when none were kept."""
+        """Load the best epoch's weights into `model`; False when none were kept.
+
+        Weights only: the optimizer keeps its latest state (momentum, Adam's moments), so a
+        run trained on after a restore continues with those (the README says so).
+        """
         if self.best_state is None:
             return False
         model.load_state_dict(self.best_state)

@@ -278,9 +278,9 @@ class Trainer:
                 )
             sse_tr = float(((tr - self.y_train) ** 2).sum())
             sse_va = float(((va - self.y_val) ** 2).sum())
-            return (
-                sse_tr / len(tr),
-                sse_va / len(va),
+            return (  # MSE is the mean over every output, as F.mse_loss and the kernel take it
+                sse_tr / tr.numel(),
+                sse_va / va.numel(),
                 1 - sse_tr / self._sst[0] if self._sst[0] else 0.0,
                 1 - sse_va / self._sst[1] if self._sst[1] else 0.0,
             )
@@ -289,8 +289,7 @@ class Trainer:
         if measured is None:
             measured = (*self.scores(), *regularizers.weight_stats(self._weights))
         train_loss, val_loss, train_score, val_score, norm, l1_norm, sparsity = measured
-        c = self.config
-        penalty = c.l1 * l1_norm + 0.5 * c.l2 * norm * norm
+        penalty = regularizers.penalty(self.config, l1_norm, norm)
         objective = mean_loss + penalty
         epoch = self.epoch + 1
         problem = self._divergence(epoch, mean_loss, train_loss, val_loss, norm)

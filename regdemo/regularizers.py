@@ -25,6 +25,17 @@ def l2_penalty(weights: list[torch.Tensor], lam: float) -> torch.Tensor:
     return 0.5 * lam * sum(w.pow(2).sum() for w in weights)
 
 
+def penalty(config, l1_norm: float, l2_norm: float) -> float:
+    """The penalty term of what the optimizer minimises: L1, L2 and coupled weight decay.
+
+    SGD's and Adam's weight_decay add decay * w to the gradient: the gradient of
+    decay/2 * sum w^2, so it is a penalty like L2. AdamW's decoupled decay shrinks the
+    weights outside the gradient and is no term of any objective, so it is left out.
+    """
+    coupled = config.weight_decay if config.optimizer != "adamw" else 0.0
+    return config.l1 * l1_norm + 0.5 * (config.l2 + coupled) * l2_norm * l2_norm
+
+
 def add_l2_grad_(weights: list[torch.Tensor], lam: float) -> None:
     """Add the gradient of lambda/2*sum w^2 (= lambda*w) to each weight's grad, in place.
 

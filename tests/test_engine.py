@@ -256,3 +256,25 @@ def test_a_trainer_leaves_the_processs_thread_count_alone_unless_asked():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("optimizer, counted", [("sgd", True), ("adam", True),
+                                                ("adamw", False)])
+def test_the_objective_counts_coupled_weight_decay_as_a_penalty(optimizer, counted):
+    """SGD's and Adam's weight_decay is the gradient of decay/2 * sum w^2: the objective
+    includes it; AdamW's decoupled decay is no term of any objective."""
+    tr = Trainer(Config(n_train=20, n_val=20, hidden=(8,), optimizer=optimizer,
+                        weight_decay=0.3, l2=0.1, epochs=3))
+    record = tr.step()
+    norm = record.weight_norm
+    expected = 0.5 * (0.1 + (0.3 if counted else 0.0)) * norm * norm
+    assert record.penalty == pytest.approx(expected)
+    assert record.objective - record.penalty > 0
+
+
+def test_regression_loss_is_the_mean_over_every_output_as_mse_loss_takes_it():
+    tr = Trainer(Config(dataset="sine", n_train=20, n_val=30, hidden=(8,), epochs=2))
+    record = tr.step()
+    with torch.no_grad():
+        expected = F.mse_loss(tr.model_.eval()(tr.x_val), tr.y_val)
+    assert record.val_loss == pytest.approx(float(expected), rel=1e-5)
