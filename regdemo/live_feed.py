@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split, make_split
+from regdemo.features import input_names
+from regdemo.regularizers import ZERO_TOL
 
 MAX_DELTA = 400  # new records in one reply at most; a longer stretch is thinned evenly
 MAX_FULL = 2000  # a new board gets the run's whole kept history (the runner keeps 2,000)
@@ -27,6 +29,7 @@ COLUMNS = (("tl", "train_loss"), ("vl", "val_loss"), ("ts", "train_score"),
            ("vs", "val_score"), ("wn", "weight_norm"), ("sp", "sparsity"))
 HIST_BINS = 60
 STRIP = 24  # digits shown in an image strip
+NET_UNITS = 16  # units per layer the network diagram draws ("+N more" for the rest)
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,77 @@ def _histograms(weights: dict) -> dict:
             "zeros": [int((v == 0).sum()) for v in values]}
 
 
+def _dense_chain(weights: dict) -> list[np.ndarray]:
+    """The 2-D weight matrices ([out, in]) that feed one another, in order; NaN and
+    infinities (a diverged run) become 0, so they count as no connection."""
+    chain: list[np.ndarray] = []
+    for w in weights.values():
+        w = np.asarray(w, dtype=np.float64)
+        if w.ndim != 2 or (chain and w.shape[1] != chain[-1].shape[0]):
+            continue  # conv kernels (the cnn's features) are not drawn
+        chain.append(np.where(np.isfinite(w), w, 0.0))
+    return chain
+
+
+def _alive(chain: list[np.ndarray], skips: set[int]) -> list[np.ndarray]:
+    """Per layer of units, which carry something from the inputs to the outputs: linked to
+    an input by a path of non-zero weights, and to an output by one. A unit L1 cut off on
+    either side is dead (no incoming weight: a constant; no outgoing one: no effect).
+    Matrices in `skips` are residual branches: the identity path keeps their units linked."""
+    links = [np.abs(w) > ZERO_TOL for w in chain]
+    reach = [np.ones(chain[0].shape[1], dtype=bool)]
+    for m, link in enumerate(links):
+        nxt = (link & reach[-1]).any(axis=1)
+        reach.append(nxt | reach[-1] if m in skips else nxt)
+    back = [np.ones(chain[-1].shape[0], dtype=bool)]
+    for m in range(len(links) - 1, -1, -1):
+        prev = (links[m] & back[0][:, None]).any(axis=0)
+        back.insert(0, prev | back[0] if m in skips else prev)
+    return [r & b for r, b in zip(reach, back)]
+
+
+def encode_net(weights: dict, config) -> dict | None:
+    """The network diagram's numbers: the dense layers' real widths, and per weight matrix
+    the signed weights of the first NET_UNITS x NET_UNITS units as int8 (base64, row-major
+    [out, in]) relative to the largest |w| of the whole net (`top`): 127 is the largest,
+    an exact zero stays 0, any other weight is at least ±1. `dead` lists the shown units
+    that carry nothing from inputs to outputs (L1's exact zeros), `ndead` counts them over
+    the whole layer; `drop` is the dropout rate of the layers in `dropped`, `sd` the
+    residual blocks' stochastic depth."""
+    chain = _dense_chain(weights)
+    if not chain:
+        return None
+    residual, cnn = bool(config.residual), config.arch == "cnn"
+    # Residual: the stem is matrix 0, the blocks' branches follow, the output layer last.
+    skips = set(range(1, len(chain) - 1)) if residual else set()
+    alive = _alive(chain, skips)
+    top = max(float(np.abs(w).max()) for w in chain)
+    blocks = []
+    for w in chain:
+        part = w[:NET_UNITS, :NET_UNITS]
+        q = np.round(part / top * 127) if top > 0 else np.zeros_like(part)
+        q = np.where(np.abs(part) > ZERO_TOL, np.sign(part) * np.maximum(np.abs(q), 1), 0)
+        blocks.append(base64.b64encode(q.astype(np.int8).tobytes()).decode())
+    sizes = [chain[0].shape[1]] + [w.shape[0] for w in chain]
+    last = len(sizes) - 1
+    # Dropout follows every hidden activation (and the cnn's conv features); a residual
+    # net's stem has none.
+    dropped = [i for i in range(last) if (i > 0 or cnn) and not (residual and i == 1)]
+    drop = float(config.dropout) if dropped else 0.0
+    return {
+        "sizes": sizes,
+        "w": blocks,
+        "top": float(f"{top:.3g}"),
+        "dead": [np.flatnonzero(~a[:NET_UNITS]).tolist() for a in alive],
+        "ndead": [int((~a).sum()) for a in alive],
+        "drop": drop,
+        "dropped": dropped if drop > 0 else [],
+        "kind": "cnn" if cnn else "residual" if residual else "mlp",
+        "sd": float(config.stochastic_depth) if residual else 0.0,
+        **({"inputs": list(input_names(config.features))} if config.features else {}),
+    }
+
+
 def encode_views(snap) -> dict:
     """The data and weight panels' numbers (boundary grid, curve, ghosts, digits, ...)."""
     out: dict = {}
@@ -155,11 +229,7 @@ def encode_views(snap) -> dict:
                         "y": _finite(np.asarray(view["y"], dtype=float).round(4).tolist())}
     if snap.weights:
         out["hist"] = _histograms(snap.weights)
-        # Per-unit strength of each layer's weights (the network diagram's edges).
-        out["layers"] = [
-            np.round(np.clip(np.nan_to_num(np.abs(np.asarray(w, dtype=np.float64)), posinf=1e6),
-                             0, 1e6)[:16, :16], 3).tolist()
-            for w in snap.weights.values() if np.ndim(w) == 2]
+        out["net"] = encode_net(snap.weights, snap.config)
     if snap.feature_importance is not None:
         out["importance"] = _finite(np.asarray(snap.feature_importance, dtype=float).tolist())
     split = snap.split

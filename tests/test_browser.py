@@ -273,6 +273,53 @@ def test_fork_shows_two_curve_sets_growing_side_by_side(server, page):
     page.get_by_text("to start. Change the live knobs").wait_for(timeout=30000)
 
 
+# The board's network diagram, read in the page (SVG): per layer its real width, the units
+# drawn and those drawn dead; the edges drawn (one segment "M..L.." each, in paths by sign
+# and width class), the title and the captions.
+_READ_NET = """() => {
+  const d = document.querySelector('[data-chart=net]');
+  if (!d) return null;
+  const layers = [...d.querySelectorAll('g.rd-layer')].map(g => ({
+    units: +g.dataset.units, shown: g.querySelectorAll('circle.rd-node').length,
+    dead: g.querySelectorAll('circle.rd-node.rd-dead').length}));
+  const paths = [...d.querySelectorAll('.rd-edges path')].map(p => p.getAttribute('d') || '');
+  return {layers, edges: paths.join('|'), text: d.textContent,
+          segments: paths.reduce((n, p) => n + (p.match(/L/g) || []).length, 0),
+          renders: +d.dataset.renders || 0};
+}"""
+
+
+def _net(page) -> dict:
+    return page.evaluate(_READ_NET) or {"layers": [], "edges": "", "segments": 0, "text": "",
+                                        "renders": 0}
+
+
+def test_the_network_diagram_draws_the_layers_and_l1_leaves_units_dead(server, page):
+    """Overfit (2-128-128-2): four columns, 16 units of the wide layers drawn and the rest
+    counted, edges that change while it trains. L1 on 40 inputs: units drawn dead."""
+    _open(page, f"{server}/?preset=overfit&epochs=100000")
+    _train(page, lambda n: n > 5)
+    first = _wait_for(page, _net, lambda n: n["segments"] > 0)
+    assert [(layer["units"], layer["shown"]) for layer in first["layers"]] == [
+        (2, 2), (128, 16), (128, 16), (2, 2)]
+    assert 100 < first["segments"] <= 2 * 16 + 16 * 16 + 16 * 2
+    assert "Network (2 → 128 → 128 → 2)" in first["text"] and "+112 more" in first["text"]
+    assert not any(layer["dead"] for layer in first["layers"])
+    later = _wait_for(page, _net, lambda n: n["edges"] != first["edges"])  # live weights
+    assert later["renders"] > first["renders"]
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.get_by_text("to start. Change the live knobs").wait_for(timeout=30000)
+
+    _open(page, f"{server}/?preset=l1_features&speed=max")
+    _train(page, lambda n: n > 100)
+    cut = _wait_for(page, _net, lambda n: len(n["layers"]) == 3 and n["layers"][0]["dead"] > 5)
+    assert [(layer["units"], layer["shown"]) for layer in cut["layers"]] == [
+        (40, 16), (32, 16), (2, 2)]
+    assert "Hollow: cut off" in cut["text"] and "+24 more" in cut["text"]
+    assert cut["layers"][0]["dead"] < 16  # the informative inputs stay
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.get_by_role("button", name="Reset", exact=True).click()
+
 def test_shared_url_restores_the_controls(server, page):
     """The URL the page writes, opened in a new page, shows the same controls."""
     _open(page, f"{server}/?preset=dropout")

@@ -9,7 +9,9 @@ import pytest
 
 from regdemo import live_feed
 from regdemo.config import Config
-from regdemo.engine import EpochRecord, Event
+from regdemo.engine import EpochRecord, Event, Trainer
+from regdemo.presets import PRESETS
+from regdemo.regularizers import ZERO_TOL
 from regdemo.runner import ThreadRunner
 from regdemo.ui import board_registry, routes
 from regdemo.ui.board_registry import REGISTRY, Pace
@@ -139,6 +141,119 @@ def test_curve_features_and_digit_strips_are_encoded():
     mistakes = views["mistakes"]
     assert _pixels(mistakes).size == mistakes["n"] * 64
     assert all("→" in label for label in mistakes["labels"])
+
+
+def _blocks(net: dict) -> list[np.ndarray]:
+    """The diagram's weight blocks as the board decodes them: int8, [out, in]."""
+    shown = [min(n, live_feed.NET_UNITS) for n in net["sizes"]]
+    return [np.frombuffer(base64.b64decode(b), dtype=np.int8).reshape(o, i)
+            for b, i, o in zip(net["w"], shown, shown[1:])]
+
+
+def test_the_network_diagram_gets_signed_weights_and_the_real_widths():
+    """Each block holds the first 16x16 signed weights relative to the net's largest |w|
+    (127); the widths are the real ones, so the board can say '+N more'."""
+    trainer = Trainer(Config(dataset="moons", n_train=40, n_val=40, hidden=(20, 5),
+                             epochs=50, dropout=0.25))
+    trainer.fit(5)
+    net = live_feed.encode_net(trainer.weights(), trainer.config)
+    assert net["sizes"] == [2, 20, 5, 2] and net["kind"] == "mlp"
+    weights = list(trainer.weights().values())
+    top = max(float(np.abs(w).max()) for w in weights)
+    assert net["top"] == pytest.approx(top, rel=1e-3)
+    blocks = _blocks(net)
+    assert [b.shape for b in blocks] == [(16, 2), (5, 16), (2, 5)]
+    for block, w in zip(blocks, weights):
+        part = w[:16, :16]
+        assert (np.sign(block) == np.sign(part)).all()  # signed, not |w|
+        assert np.abs(block - part / top * 127).max() <= 1
+    assert np.abs(np.concatenate([b.ravel() for b in blocks])).max() <= 127
+    assert (np.concatenate([b.ravel() for b in blocks]) < 0).any()
+    assert net["dead"] == [[], [], [], []] and net["ndead"] == [0, 0, 0, 0]
+    assert net["drop"] == 0.25 and net["dropped"] == [1, 2]  # the hidden layers
+    json.dumps(net, allow_nan=False)
+
+
+def test_l1_cuts_units_off_and_the_diagram_marks_them_dead():
+    """The l1_features preset trained: L1's exact zeros cut most noise inputs and many
+    hidden units off; `dead` names exactly the units no path of non-zero weights crosses."""
+    trainer = Trainer(PRESETS["l1_features"].config)
+    trainer.fit(300)
+    net = live_feed.encode_net(trainer.weights(), trainer.config)
+    w0, w1 = (np.abs(w) > ZERO_TOL for w in trainer.weights().values())
+    # One hidden layer: a hidden unit needs an incoming and an outgoing weight; an input
+    # needs a weight to a hidden unit that has an outgoing one.
+    hidden = w0.any(axis=1) & w1.any(axis=0)
+    inputs = (w0 & hidden[:, None]).any(axis=0)
+    assert net["sizes"] == [40, 32, 2]
+    assert net["ndead"] == [int((~inputs).sum()), int((~hidden).sum()), 0]
+    assert net["dead"][:2] == [np.flatnonzero(~inputs[:16]).tolist(),
+                               np.flatnonzero(~hidden[:16]).tolist()]
+    assert net["ndead"][0] >= 20 and net["ndead"][1] >= 1  # most of the 35 noise inputs
+    # A unit whose weights in and out are all exactly zero is dead, and draws no edge.
+    cut = ~w0.any(axis=0)
+    assert cut.any() and not inputs[cut].any()
+    assert (_blocks(net)[0][:, cut[:16]] == 0).all()
+    views = live_feed.encode_views(_Snap(trainer))
+    assert views["net"] == net
+
+
+class _Snap:
+    """What encode_views reads of a run snapshot, from a trainer."""
+
+    def __init__(self, trainer):
+        self.config, self.split = trainer.config, trainer.split
+        views = trainer.views()
+        self.view, self.weights = views["view"], views["weights"]
+        self.feature_importance, self.augmented = views["importance"], views["augmented"]
+        self.mistakes = views["mistakes"]
+
+
+def test_a_residual_branch_of_zeros_leaves_its_units_alive_through_the_skip():
+    """A residual block whose weights are all zero passes its input on unchanged: its
+    units are not dead. The same zeros in a plain MLP cut everything off."""
+    rng = np.random.default_rng(0)
+    weights = {"linear 1": rng.normal(size=(4, 2)), "linear 2": np.zeros((4, 4)),
+               "linear 3": rng.normal(size=(1, 4))}
+    residual = Config(dataset="sine", hidden=(4,), residual=True, stochastic_depth=0.5)
+    net = live_feed.encode_net(weights, residual)
+    assert net["kind"] == "residual" and net["ndead"] == [0, 0, 0, 0]
+    assert net["sd"] == 0.5 and _blocks(net)[1].tolist() == [[0] * 4] * 4
+    plain = live_feed.encode_net(weights, Config(dataset="sine", hidden=(4, 4)))
+    assert plain["ndead"] == [2, 4, 4, 1]
+
+
+def test_the_cnn_diagram_covers_its_dense_part_and_drops_the_conv_features():
+    trainer = Trainer(Config(dataset="digits", arch="cnn", hidden=(24,), n_train=60,
+                             n_val=60, epochs=5, dropout=0.5))
+    trainer.fit(1)
+    net = live_feed.encode_net(trainer.weights(), trainer.config)
+    assert net["kind"] == "cnn" and net["sizes"] == [128, 24, 10]
+    assert [b.shape for b in _blocks(net)] == [(16, 16), (10, 16)]
+    assert net["dropped"] == [0, 1]  # dropout follows the conv features and the hidden layer
+
+
+def test_the_network_diagram_of_a_128_128_net_stays_small():
+    """Sent with every views change to every board: well under 3 KB for the overfit net."""
+    trainer = Trainer(PRESETS["overfit"].config)
+    trainer.fit(3)
+    net = live_feed.encode_net(trainer.weights(), trainer.config)
+    assert net["sizes"] == [2, 128, 128, 2]
+    size = len(json.dumps(net, separators=(",", ":")))
+    assert size < 1000, size
+    deep = Trainer(PRESETS["stochastic_depth"].config.replace(hidden=(64,) * 8))
+    size = len(json.dumps(live_feed.encode_net(deep.weights(), deep.config),
+                          separators=(",", ":")))
+    assert size < 3500, size  # the deepest net a config allows: about 3 KB
+
+
+def test_a_diverged_net_draws_no_edge_where_a_weight_is_not_finite():
+    weights = {"linear 1": np.array([[np.nan, 1.0], [np.inf, -2.0]]),
+               "linear 2": np.array([[0.5, -0.5]])}
+    net = live_feed.encode_net(weights, Config(dataset="moons", hidden=(2,)))
+    assert net["top"] == 2.0 and _blocks(net)[0].tolist() == [[0, 64], [0, -127]]
+    assert net["dead"][0] == [0]
+    json.dumps(net, allow_nan=False)
 
 
 def _trained(config: Config, epochs: int):
@@ -319,3 +434,12 @@ def test_before_train_the_board_gets_the_data_of_the_settings_once(runner):
     handle = _train(runner, config, 1)
     REGISTRY.publish(token, runner, (handle.id, None), preview=config)
     assert "preview" not in routes.feed_reply(token, "")[1]  # the run's own data instead
+
+
+def test_the_diagram_names_the_extra_input_features():
+    """With x1² and x2² the first layer has 4 inputs, named as the control names them."""
+    tr = Trainer(Config(dataset="circles", n_train=20, n_val=20, hidden=(4,),
+                        features=("x2sq", "x1sq"), epochs=1))
+    tr.step()
+    net = live_feed.encode_net(tr.weights(), tr.config)
+    assert net["sizes"][0] == 4 and net["inputs"] == ["x₁", "x₂", "x₁²", "x₂²"]

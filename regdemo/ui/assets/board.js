@@ -372,6 +372,231 @@ function normFigure(run) {
                      uirevision: `norm-${run.id}` } };
 }
 
+// ------------------------------------------------------------------ the network diagram
+// Drawn as SVG, not Plotly: a few hundred segments in 2 x NET_BUCKETS paths and a few dozen
+// circles, updated in place (attributes only) whenever the run's views change; far cheaper
+// than a Plotly redraw and free to use dashed rings and hollow nodes.
+const SVG = "http://www.w3.org/2000/svg";
+const NET_POS = "#0072B2", NET_NEG = "#E69F00", NET_DEAD = "#c3c7d1"; // as TF Playground: blue +, orange -
+const NET_BUCKETS = 6; // edge width classes per sign: 12 paths whatever the net's size
+const NET_UNITS = 16; // units per layer the feed sends (live_feed.NET_UNITS)
+
+function svgEl(tag, attrs, parent) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (parent) parent.append(e);
+  return e;
+}
+
+function netNames(net, d) {
+  // Labels of the first shown inputs and of the outputs, from the run's data.
+  const n0 = Math.min(net.sizes[0], NET_UNITS), nk = net.sizes[net.sizes.length - 1];
+  const cut = (s) => (s.length > 12 ? s.slice(0, 11) + "…" : s);
+  let inputs;
+  if (net.inputs) inputs = (i) => net.inputs[i];  // x1, x2 and the extra features
+  else if (net.kind === "cnn") inputs = (i) => `f${i + 1}`;
+  else if (d && d.kind === "1d") inputs = () => "x";
+  else if (d && d.kind === "image") {
+    const w = d.strip.shape[1];
+    inputs = (i) => `px ${Math.floor(i / w)},${i % w}`;
+  }
+  else if (d && d.features) inputs = (i) => cut(d.features[i] || `x${i}`);
+  else inputs = (i) => `x${i + 1}`;
+  const outputs = (k) => (d && d.task === "regression" ? "y"
+    : d && d.kind === "image" ? `${k}` : `class ${k}`);
+  return [Array.from({ length: n0 }, (_, i) => inputs(i)),
+          Array.from({ length: Math.min(nk, NET_UNITS) }, (_, k) => outputs(k))];
+}
+
+function netHeaders(net) {
+  const last = net.sizes.length - 1;
+  return net.sizes.map((_, i) => {
+    if (i === 0) return net.kind === "cnn" ? "conv features" : "inputs";
+    if (i === last) return "outputs";
+    if (net.kind === "residual") return i === 1 ? "stem" : `block ${i - 1}`;
+    return `hidden ${i}`;
+  });
+}
+
+function netCaption(net) {
+  const lines = [];
+  const dead = net.ndead, last = net.sizes.length - 1;
+  const parts = [];
+  if (dead[0]) {
+    parts.push(`${dead[0]} of ${net.sizes[0]} ${net.kind === "cnn" ? "conv features" : "inputs"}`);
+  }
+  const hidden = dead.slice(1, last).reduce((s, v) => s + v, 0);
+  const total = net.sizes.slice(1, last).reduce((s, v) => s + v, 0);
+  if (hidden) parts.push(`${hidden} of ${total} hidden units`);
+  if (dead[last]) parts.push(`${dead[last]} of ${net.sizes[last]} outputs`);
+  if (parts.length) {
+    lines.push(["rd-net-dead", "Hollow: cut off, no path of non-zero weights from the inputs " +
+                `to the outputs through it (${parts.join(", ")}).`]);
+  }
+  if (net.drop > 0) {
+    const who = net.kind === "cnn" ? "conv feature and hidden unit" : "hidden unit";
+    lines.push(["rd-net-drop", `Dashed ring: dropout. In training each ${who} is dropped ` +
+                `with p = ${net.drop} at every step (never when measuring).`]);
+  }
+  if (net.sd > 0) {
+    const blocks = net.sizes.length - 3;
+    lines.push(["rd-net-drop", `Stochastic depth: in training block k of ${blocks} is ` +
+                `skipped with p = ${net.sd} × k / ${blocks} for each sample.`]);
+  }
+  return lines;
+}
+
+function netPlaceholder(div, text) {
+  div.__net = null;
+  const t = el("div", "rd-net-title");
+  t.textContent = "Network";
+  const n = el("div", "rd-net-empty");
+  n.textContent = text;
+  div.replaceChildren(t, n);
+}
+
+function drawNet(st, run, branch) {
+  const div = st.charts.net;
+  if (!div) return;
+  st.netLast = [run, branch];
+  const net = run && run.views && run.views.net;
+  if (!net) {
+    netPlaceholder(div, "The units and weights of the network appear here once it trains.");
+    return;
+  }
+  if (!div.offsetWidth) { st.pendingDraw = true; return; }
+  const P = st.data.projector, d = run.data;
+  const sizes = net.sizes, L = sizes.length, shown = sizes.map((n) => Math.min(n, NET_UNITS));
+  const [inNames, outNames] = netNames(net, d);
+  const W = Math.max(260, div.clientWidth), H = P ? 420 : 300;
+  // Rebuild the elements only when the drawing's shape changes; a tick sets attributes.
+  const key = JSON.stringify([sizes, inNames, outNames, W, H, net.kind, net.dropped, branch]);
+  let g = div.__net;
+  if (!g || g.key !== key) {
+    g = div.__net = buildNet(div, net, { W, H, P, shown, inNames, outNames, key, d });
+  }
+  const dead = net.dead.map((ids) => new Set(ids));
+  // Edges: one path per sign and width class; edges of a dead unit go grey.
+  const paths = Array.from({ length: 2 * NET_BUCKETS + 1 }, () => []);
+  for (let m = 0; m < L - 1; m++) {
+    const q = new Int8Array(bytes(net.w[m]).buffer), nin = shown[m], nout = shown[m + 1];
+    const x0 = g.xs[m], x1 = g.xs[m + 1];
+    for (let j = 0; j < nout; j++) {
+      for (let i = 0; i < nin; i++) {
+        const v = q[j * nin + i];
+        if (!v) continue; // an exact zero: no edge (what L1 does)
+        const seg = `M${x0} ${g.ys[m][i]}L${x1} ${g.ys[m + 1][j]}`;
+        if (dead[m].has(i) || dead[m + 1].has(j)) { paths[2 * NET_BUCKETS].push(seg); continue; }
+        const b = Math.min(NET_BUCKETS - 1, Math.floor(Math.abs(v) * NET_BUCKETS / 128));
+        paths[(v > 0 ? 0 : NET_BUCKETS) + b].push(seg);
+      }
+    }
+  }
+  g.paths.forEach((p, k) => p.setAttribute("d", paths[k].join("") || "M0 0"));
+  g.nodes.forEach((col, l) => col.forEach((c, i) => {
+    const off = dead[l].has(i);
+    c.classList.toggle("rd-dead", off);
+    g.tips[l][i].textContent = g.names[l][i] + (off ? ": cut off (no non-zero path through it)" : "");
+  }));
+  g.labels.forEach((t, i) => t.classList.toggle("rd-dead", dead[0].has(i)));
+  const fork = branch ? `${branch}: ` : "";
+  const shape = net.kind === "residual"
+    ? `${sizes[0]} → ${sizes[1]} → ${L - 3} residual blocks of ${sizes[1]} → ${sizes[L - 1]}; ` +
+      "skip connections not drawn"
+    : sizes.join(" → ") + (net.kind === "cnn" ? "; the dense part, after the conv layers" : "");
+  g.title.textContent = `${fork}Network (${shape})`;
+  g.scale.textContent = `· width ∝ |w|, largest ${net.top}`;
+  g.caption.replaceChildren(...netCaption(net).map(([cls, text]) => {
+    const line = el("div", cls);
+    line.textContent = text;
+    return line;
+  }));
+  div.dataset.renders = String((+div.dataset.renders || 0) + 1);
+}
+
+function buildNet(div, net, { W, H, P, shown, inNames, outNames, key, d }) {
+  const L = net.sizes.length, font = P ? 16 : 12, r = P ? 8 : 6;
+  const widest = (names) => Math.max(...names.map((s) => s.length), 1) * font * 0.55;
+  const left = widest(inNames) + r + 10, right = widest(outNames) + r + 10;
+  const top = font + 14, bottom = font + 10;
+  const xs = Array.from({ length: L }, (_, l) => left + (W - left - right) * l / Math.max(1, L - 1));
+  const dy = Math.min(P ? 26 : 20, (H - top - bottom) / NET_UNITS);
+  const mid = top + (H - top - bottom) / 2;
+  const ys = shown.map((n) => Array.from({ length: n },
+                                          (_, i) => +(mid + (i - (n - 1) / 2) * dy).toFixed(1)));
+  const title = el("div", "rd-net-title");
+  const svg = svgEl("svg", { class: "rd-net-svg", viewBox: `0 0 ${W} ${H}`, width: "100%",
+                             height: H, role: "img", "aria-label": "network diagram" });
+  svg.style.fontSize = `${font}px`;
+  const edges = svgEl("g", { class: "rd-edges", fill: "none", "stroke-linecap": "round" }, svg);
+  const paths = [];
+  for (const [sign, color] of [["pos", NET_POS], ["neg", NET_NEG]]) {
+    for (let b = 0; b < NET_BUCKETS; b++) {
+      const wide = (P ? 1.6 : 1) * (0.6 + 5 * b / (NET_BUCKETS - 1));
+      paths.push(svgEl("path", { stroke: color, "stroke-width": wide.toFixed(2),
+                                 "stroke-opacity": (0.45 + 0.5 * b / (NET_BUCKETS - 1)).toFixed(2),
+                                 "data-sign": sign, "data-bucket": b }, edges));
+    }
+  }
+  paths.push(svgEl("path", { stroke: NET_DEAD, "stroke-width": 0.8, "data-sign": "dead" }, edges));
+  const headers = netHeaders(net);
+  const nodes = [], tips = [], names = [];
+  const informative = new Set(d && d.informative && net.kind !== "cnn" ? d.informative : []);
+  const dropped = new Set(net.dropped);
+  shown.forEach((n, l) => {
+    const layer = svgEl("g", { class: "rd-layer", "data-layer": l, "data-units": net.sizes[l] }, svg);
+    // A header wider than the margin beside its column moves inwards, not off the panel.
+    const half = headers[l].length * font * 0.3;
+    svgEl("text", { x: Math.min(Math.max(xs[l], half), W - half), y: font, "text-anchor": "middle",
+                    class: "rd-net-head" }, layer).textContent = headers[l];
+    if (net.sizes[l] > n) {
+      svgEl("text", { x: xs[l], y: ys[l][n - 1] + dy + font * 0.4, "text-anchor": "middle",
+                      class: "rd-net-more" }, layer).textContent = `+${net.sizes[l] - n} more`;
+    }
+    const col = [], colTips = [];
+    names.push(l === 0 ? inNames : l === L - 1 ? outNames
+      : ys[l].map((_, i) => `${headers[l]}, unit ${i + 1}`));
+    for (let i = 0; i < n; i++) {
+      if (dropped.has(l)) {
+        svgEl("circle", { cx: xs[l], cy: ys[l][i], r: r + 3.5, class: "rd-net-ring" }, layer);
+      }
+      let cls = "rd-node";
+      if (l === 0 && informative.has(i)) cls += " rd-informative";
+      if (l === L - 1 && d && d.kind === "2d") cls += ` rd-class${i % 2}`;
+      const c = svgEl("circle", { cx: xs[l], cy: ys[l][i], r, class: cls, "data-unit": i }, layer);
+      colTips.push(svgEl("title", {}, c));
+      col.push(c);
+    }
+    nodes.push(col);
+    tips.push(colTips);
+  });
+  const labels = [];
+  inNames.forEach((s, i) => {
+    const t = svgEl("text", { x: xs[0] - r - 5, y: ys[0][i], "text-anchor": "end",
+                              "dominant-baseline": "central", class: "rd-net-name" }, svg);
+    t.textContent = s;
+    labels.push(t);
+  });
+  outNames.forEach((s, k) => {
+    svgEl("text", { x: xs[L - 1] + r + 5, y: ys[L - 1][k], "dominant-baseline": "central",
+                    class: "rd-net-name" }, svg).textContent = s;
+  });
+  const keyLine = el("div", "rd-net-key");
+  const swatch = (color, text) => {
+    const s = el("span", "rd-net-swatch");
+    s.style.background = color;
+    const t = el("span");
+    t.textContent = text;
+    return [s, t];
+  };
+  const scale = el("span");
+  keyLine.append(...swatch(NET_POS, "positive weight"), ...swatch(NET_NEG, "negative weight"),
+                 scale);
+  const caption = el("div", "rd-net-caption");
+  div.replaceChildren(title, svg, keyLine, caption);
+  return { key, xs, ys, paths, nodes, tips, names, labels, title, scale, caption, W };
+}
+
 // ------------------------------------------------------------------ drawing
 function fitHeight(div, wanted) {
   // Projector: the first row of charts ends above the fold (min 280 px, at most `wanted`).
@@ -456,6 +681,7 @@ function redrawViews(st, forked, whole) {
       if (extra) draw(st, `extra${name}`, extra);
     }
     if (i === 0 && !P) draw(st, "weights", weightsFigure(run));
+    if (i === 0) drawNet(st, shown && !shown.preview ? shown : null, name);
   }
   if (!P && (whole || (a && a.id !== null))) {
     if (whole || st.normTick++ % 3 === 0) draw(st, "norm", normFigure(a));
@@ -631,10 +857,16 @@ function build(st) {
   row1.append(loss, side);
   if (P) opts.prepend(tools); // one row less above the charts on a projector
   st.root.append(...(P ? [] : [tools]), st.statusBox, st.branchBox, opts, row1);
+  // The network under the loss chart, beside the sparsity it explains; histograms last.
+  // A projector shows it below the fold (a scroll away), without the other panels.
+  const row2 = el("div", "rd-row rd-row2");
+  row2.append(chart(st, "net", "rd-main rd-net"),
+              P ? el("div", "rd-side") : chart(st, "norm", "rd-side"));
+  st.root.append(row2);
   if (!P) {
-    const row2 = el("div", "rd-row rd-row2");
-    row2.append(chart(st, "weights", "rd-half"), chart(st, "norm", "rd-half"));
-    st.root.append(row2);
+    const row3 = el("div", "rd-row rd-row2");
+    row3.append(chart(st, "weights", "rd-half"), el("div", "rd-half"));
+    st.root.append(row3);
   }
   status(st);
   if (st.Plotly) redraw(st, [], true);
@@ -643,6 +875,11 @@ function build(st) {
       if (st.pendingDraw && st.root.offsetWidth && st.Plotly) {
         st.pendingDraw = false;
         redraw(st, [], true);
+      }
+      // The diagram is laid out in pixels of its width: a new width, a new layout.
+      const net = st.charts.net;
+      if (net && net.__net && Math.abs(net.clientWidth - net.__net.W) > 8 && st.netLast) {
+        drawNet(st, ...st.netLast);
       }
     });
     st.resizeWatch.observe(st.root);
