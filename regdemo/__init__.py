@@ -1,8 +1,12 @@
 """regdemo: watch overfitting and regularization happen, live."""
 
-from regdemo.augment import AUGMENTATIONS
-from regdemo.config import Config, ConfigError
-from regdemo.datasets import DATASETS
+from regdemo import cpu_paths
+
+cpu_paths.pin()  # before torch loads: the same curves on AVX2 and AVX-512 machines
+
+from regdemo.augment import AUGMENTATIONS  # noqa: E402
+from regdemo.config import Config, ConfigError  # noqa: E402
+from regdemo.datasets import DATASETS  # noqa: E402
 
 __all__ = ["AUGMENTATIONS", "DATASETS", "PRESETS", "Config", "ConfigError", "Trainer"]
 
