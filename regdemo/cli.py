@@ -162,6 +162,8 @@ def _train(args) -> int:
             f"  val score {s['val_score']:.3f}  best epoch {s['best_epoch']}"
             f" (val loss {s['best_val_loss']:.4f})"
         )
+        print(f"test loss {s['test_loss']:.4f}  test score {s['test_score']:.3f}"
+              "  (held out: nothing trained or chose on it)")
     print(f"stopped: {trainer.stop_reason}")
     if saver is not None:
         print(f"saved as run {saver.run_id} (see python -m regdemo runs list)")

@@ -60,18 +60,21 @@ def _num(x: float | None, width: int = 8) -> str:
 
 def _print_table(result) -> None:
     spec = result.spec
-    print(f"{spec.knob:>10}  {'runs':>4}  {'train loss':>17}  {'val loss':>17}")
+    print(f"{spec.knob:>10}  {'runs':>4}  {'train loss':>17}  {'val loss':>17}"
+          f"  {'test loss':>17}")
     for p in result.stats:
         mark = "  <- best" if result.best is not None and p.value == result.best.value else ""
         note = f"  ({p.n_diverged} diverged)" if p.n_diverged else ""
         value = str(p.value) if isinstance(p.value, int) else f"{p.value:.4g}"
         print(f"{value:>10}  {p.n_runs:>4}  {_num(p.train_loss_mean)} ± {_num(p.train_loss_std, 6)}"
-              f"  {_num(p.val_loss_mean)} ± {_num(p.val_loss_std, 6)}{mark}{note}")
+              f"  {_num(p.val_loss_mean)} ± {_num(p.val_loss_std, 6)}"
+              f"  {_num(p.test_loss_mean)} ± {_num(p.test_loss_std, 6)}{mark}{note}")
     if result.best is not None:
         b = result.best
         print(f"best {spec.knob} = {b.value if isinstance(b.value, int) else f'{b.value:.4g}'}"
               f" (mean val loss {b.val_loss_mean:.4f} over {b.n_runs} seed"
-              f"{'s' if b.n_runs != 1 else ''})")
+              f"{'s' if b.n_runs != 1 else ''}); chosen on validation, its test loss "
+              f"{_num(b.test_loss_mean, 0).strip()} is the honest estimate")
     else:
         print("best: none (every value had a diverged run)")
 

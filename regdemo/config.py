@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from regdemo.augment import AUGMENTATIONS
-from regdemo.datasets import DATASETS, KIND_2D, KIND_IMAGE
+from regdemo.datasets import DATASETS, DEFAULT_TEST, KIND_2D, KIND_IMAGE
 from regdemo.features import FEATURES, canonical
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu")
@@ -45,6 +45,7 @@ class Config:
     dataset: str = "moons"  # registry name in DATASETS
     n_train: int = 40  # training points, [4, 5000]
     n_val: int = 400  # validation points, [4, 5000]
+    n_test: int = DEFAULT_TEST  # held-out test points of a generated set, [4, 5000]
     noise: float = 0.3  # input noise of the generator (std units for bundled sets), [0, 1]
     label_noise: float = 0.0  # share of training labels flipped or corrupted, [0, 0.5]
     features: tuple[str, ...] = ()  # extra inputs of 2-D sets (ids in FEATURES), like x1sq
@@ -310,6 +311,7 @@ _CONSTRAINTS: dict[str, _Check] = {
     "dataset": _Check("choice", choices=tuple(DATASETS)),
     "n_train": _Check("int", 4, MAX_SAMPLES),
     "n_val": _Check("int", 4, MAX_SAMPLES),
+    "n_test": _Check("int", 4, MAX_SAMPLES),
     "noise": _Check("float", 0.0, 1.0),
     "label_noise": _Check("float", 0.0, 0.5),
     "features": _Check("subset", choices=tuple(FEATURES)),

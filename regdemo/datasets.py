@@ -7,6 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+TEST_SHARE = 0.2  # of a bundled set's rows, held out as the test set
+DEFAULT_TEST = 1000  # test points drawn for a generated set (Config.n_test)
+# Independent random streams per part: the validation set depends on the seed and n_val
+# only, never on n_train; the test set on the seed and n_test only.
+_TRAIN, _VAL, _TEST, _LABELS = range(4)
+
 # Data kinds decide which model, augmentations and data view fit a dataset.
 KIND_2D = "2d"  # 2-D points, classification: decision-boundary view
 KIND_1D = "1d"  # 1-D regression: fitted-curve view
@@ -29,6 +35,9 @@ class Split:
     image_shape: tuple[int, int] | None = None
     background: float = 0.0  # value of an empty pixel after standardising (images)
     flipped: np.ndarray | None = None  # bool mask of train labels changed by label noise
+    # Held out: nothing trains or chooses on it (early stopping and sweeps use validation).
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
 
     @property
     def task(self) -> str:
@@ -56,7 +65,12 @@ class DatasetSpec:
         """Rows available for train + val together (None: a generator, unlimited)."""
         # Stated, not loaded: validating a Config must not import scikit-learn (1.3 s on
         # the page's first paint). A test checks each figure against the loaded set.
-        return self.rows
+        return None if self.rows is None else self.rows - self.test_rows
+
+    @property
+    def test_rows(self) -> int:
+        """A bundled set's held-out test rows: a fixed share, the same for every run."""
+        return 0 if self.rows is None else round(self.rows * TEST_SHARE)
 
     @property
     def task(self) -> str:
@@ -117,23 +131,18 @@ def _polynomial(n, noise, rng):
 N_SPARSE_FEATURES, N_SPARSE_INFORMATIVE = 40, 5
 
 
-def _sparse(n, noise, rng):
-    from sklearn.datasets import make_classification
+# The class centres along the informative columns: fixed, so every part of a split (and
+# every seed) samples the same law, as with moons. (make_classification drew a new law per
+# call, so a train and a validation set drawn apart would not have matched.)
+_SPARSE_SIGNS = np.array([1.0, -1.0, 1.0, 1.0, -1.0])
+_SPARSE_SHIFT = 0.65  # per column: the centres are 2 * 0.65 * sqrt(5) = 2.9 std apart
 
-    x, y = make_classification(
-        n,
-        n_features=N_SPARSE_FEATURES,
-        n_informative=N_SPARSE_INFORMATIVE,
-        n_redundant=0,
-        n_repeated=0,
-        n_clusters_per_class=1,
-        class_sep=1.5,
-        flip_y=0.0,
-        shuffle=False,  # keeps the informative features in the first columns...
-        random_state=_seed(rng),
-    )
-    rows = rng.permutation(n)  # ...but it also sorts rows by class: shuffle those
-    return x[rows], y[rows]
+
+def _sparse(n, noise, rng):
+    y = rng.integers(0, 2, size=n)
+    x = rng.normal(0.0, 1.0 + noise, size=(n, N_SPARSE_FEATURES))
+    x[:, :N_SPARSE_INFORMATIVE] += np.outer(2 * y - 1, _SPARSE_SHIFT * _SPARSE_SIGNS)
+    return x, y
 
 
 def _bundled(name):
@@ -187,26 +196,52 @@ def preload() -> None:
     import sklearn.model_selection  # noqa: F401
 
 
-def _stratified_pick(y: np.ndarray, n_train: int, n_val: int, rng: np.random.Generator):
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(y))
-    rest, val = train_test_split(idx, test_size=n_val, stratify=y, random_state=_seed(rng))
-    n_classes = len(np.unique(y))
-    if len(rest) - n_train < n_classes:
-        # Too few rows would be left over to stratify the rest: a random pick is as good.
-        return rng.permutation(rest)[:n_train], val
-    train, _ = train_test_split(
-        rest, train_size=n_train, stratify=y[rest], random_state=_seed(rng)
-    )
-    return train, val
-
-
 def _flip_labels(y, rate, n_classes, rng):
     flip = rng.random(len(y)) < rate
     # A flipped label moves to a different class, never back to itself.
     shift = rng.integers(1, n_classes, size=len(y))
     return np.where(flip, (y + shift) % n_classes, y), flip
+
+
+def split_for(config) -> Split:
+    """The split a Config trains on (its data settings and seed)."""
+    return make_split(config.dataset, config.n_train, config.n_val, config.noise,
+                      config.label_noise, seed=config.seed, n_test=config.n_test)
+
+
+def _stream(seed: int, part: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 0xDA7A, part])
+
+
+def _bundled_parts(spec: DatasetSpec, n_train, n_val, noise, seed):
+    """Rows of a bundled set: a fixed test share (by seed), then validation (by seed and
+    n_val), then training rows from the rest; each pick stratified by class."""
+    x_all, y_all, names = spec.load()
+    idx = np.arange(len(y_all))
+    rest, test = _stratified(idx, y_all, spec.test_rows, _stream(seed, _TEST))
+    rest, val = _stratified(rest, y_all, n_val, _stream(seed, _VAL))
+    train = _stratified(rest, y_all, n_train, _stream(seed, _TRAIN))[1]
+    parts = [(x_all[i], y_all[i]) for i in (train, val, test)]
+    if noise > 0:  # bundled sets have no noise knob of their own: add it in std units
+        scale = x_all.std(axis=0, keepdims=True) + 1e-12  # of the whole set: fixed
+        parts = [(x + _stream(seed, part).normal(0, noise, size=x.shape) * scale, y)
+                 for (x, y), part in zip(parts, (_TRAIN, _VAL, _TEST))]
+    return parts, names
+
+
+def _stratified(idx: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator):
+    """(rest, n rows of idx) with the classes in proportion where that is possible."""
+    from sklearn.model_selection import train_test_split
+
+    if n >= len(idx):
+        return idx[:0], rng.permutation(idx)
+    n_classes = len(np.unique(y[idx]))
+    if n < n_classes or len(idx) - n < n_classes:
+        picked = rng.permutation(idx)  # too few rows to stratify: a random pick is as good
+        return np.sort(picked[n:]), picked[:n]
+    rest, chosen = train_test_split(idx, test_size=n, stratify=y[idx],
+                                    random_state=_seed(rng))
+    return np.sort(rest), chosen
 
 
 def make_split(
@@ -216,38 +251,35 @@ def make_split(
     noise: float = 0.0,
     label_noise: float = 0.0,
     seed: int = 0,
+    n_test: int = DEFAULT_TEST,
 ) -> Split:
-    """Draw a dataset and split it; label noise hits train only, so val measures truth."""
+    """Draw a dataset's train, validation and test parts, each from its own stream; label
+    noise hits train only, so validation and test measure the true task."""
     spec = DATASETS[dataset]
-    rng = np.random.default_rng([seed, 0xDA7A])
     names: tuple[str, ...] = ()
     if spec.draw is not None:
-        x, y = spec.draw(n_train + n_val, noise, rng)
-        x_tr, y_tr, x_va, y_va = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+        parts = [spec.draw(n, noise, _stream(seed, part))
+                 for n, part in ((n_train, _TRAIN), (n_val, _VAL), (n_test, _TEST))]
     else:
-        x_all, y_all, names = spec.load()
-        tr, va = _stratified_pick(y_all, n_train, n_val, rng)
-        x_tr, y_tr, x_va, y_va = x_all[tr], y_all[tr], x_all[va], y_all[va]
-        if noise > 0:  # bundled sets have no noise knob of their own: add it in std units
-            scale = x_tr.std(axis=0, keepdims=True) + 1e-12
-            x_tr = x_tr + rng.normal(0, noise, size=x_tr.shape) * scale
-            x_va = x_va + rng.normal(0, noise, size=x_va.shape) * scale
+        parts, names = _bundled_parts(spec, n_train, n_val, noise, seed)
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = parts
 
     flipped = None
+    # Standardised with the training points' statistics, as a model in use would be.
     if spec.kind == KIND_IMAGE:
         # One scalar mean/std keeps pixels comparable, so shifts and rotations stay images.
         mean, std = x_tr.mean(), x_tr.std() + 1e-12
     else:
         mean, std = x_tr.mean(axis=0), x_tr.std(axis=0) + 1e-12
-    x_tr, x_va = (x_tr - mean) / std, (x_va - mean) / std
+    x_tr, x_va, x_te = ((x - mean) / std for x in (x_tr, x_va, x_te))
 
+    rng = _stream(seed, _LABELS)
     if spec.task == "classification":
-        y_tr, y_va = y_tr.astype(np.int64), y_va.astype(np.int64)
+        y_tr, y_va, y_te = (y.astype(np.int64) for y in (y_tr, y_va, y_te))
         if label_noise > 0:
             y_tr, flipped = _flip_labels(y_tr, label_noise, spec.n_classes, rng)
     else:
-        y_tr = y_tr.astype(np.float32).reshape(-1, 1)
-        y_va = y_va.astype(np.float32).reshape(-1, 1)
+        y_tr, y_va, y_te = (y.astype(np.float32).reshape(-1, 1) for y in (y_tr, y_va, y_te))
         if label_noise > 0:  # corrupted targets: replaced by draws from the target range
             flipped = rng.random(len(y_tr)) < label_noise
             lo, hi = float(y_tr.min()), float(y_tr.max())
@@ -256,10 +288,11 @@ def make_split(
 
     n_features = x_tr.shape[1]
     names = names or tuple(f"x{i}" for i in range(n_features))
+    as_x = lambda x: np.ascontiguousarray(x, dtype=np.float32)  # noqa: E731
     return Split(
-        x_train=np.ascontiguousarray(x_tr, dtype=np.float32),
+        x_train=as_x(x_tr),
         y_train=y_tr,
-        x_val=np.ascontiguousarray(x_va, dtype=np.float32),
+        x_val=as_x(x_va),
         y_val=y_va,
         kind=spec.kind,
         n_classes=spec.n_classes,
@@ -268,4 +301,6 @@ def make_split(
         image_shape=(8, 8) if spec.kind == KIND_IMAGE else None,
         background=float(-mean / std) if spec.kind == KIND_IMAGE else 0.0,
         flipped=flipped,
+        x_test=as_x(x_te),
+        y_test=y_te,
     )

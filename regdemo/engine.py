@@ -16,7 +16,7 @@ from regdemo import fused, models, regularizers
 from regdemo.augment import AUGMENTATIONS, DataInfo
 from regdemo.callbacks import EarlyStopping
 from regdemo.config import Config
-from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split, make_split
+from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split, split_for
 
 # A run whose weight norm passes this has exploded even if the loss is still finite.
 MAX_WEIGHT_NORM = 1e6
@@ -64,8 +64,9 @@ class Event:
 
 
 def summary_dict(epochs: int, last: EpochRecord | None, best_epoch: int | None,
-                 best_val_loss: float | None, stop_reason: str | None) -> dict[str, Any]:
-    """The run summary's fields (`Trainer.summary()`, and the runner's from a snapshot)."""
+                 best_val_loss: float | None, stop_reason: str | None,
+                 test: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The run summary's fields (`Trainer.summary()`, and an untrained run's)."""
     return {
         "epochs": epochs,
         "train_loss": last.train_loss if last else None,
@@ -77,6 +78,10 @@ def summary_dict(epochs: int, last: EpochRecord | None, best_epoch: int | None,
         "best_val_loss": best_val_loss,
         "sparsity": last.sparsity if last else None,
         "stop_reason": stop_reason,
+        # The held-out test set: nothing trained or chose on it (validation picked the
+        # epoch and the settings), so it is the honest estimate of new data.
+        "test_loss": test[0] if test else None,
+        "test_score": test[1] if test else None,
     }
 
 
@@ -100,15 +105,15 @@ class Trainer:
             torch.set_num_threads(threads)
             fused.limit_blas_threads(threads)
         self.config = config
-        self.split = split or make_split(
-            config.dataset, config.n_train, config.n_val, config.noise, config.label_noise,
-            seed=config.seed,
-        )
+        self.split = split or split_for(config)
         s = self.split
         self.x_train = torch.from_numpy(s.x_train)
         self.y_train = torch.from_numpy(s.y_train)
         self.x_val = torch.from_numpy(s.x_val)
         self.y_val = torch.from_numpy(s.y_val)
+        self.x_test = None if s.x_test is None else torch.from_numpy(s.x_test)
+        self.y_test = None if s.y_test is None else torch.from_numpy(s.y_test)
+        self._test_cache: tuple | None = None
         # One eval forward pass measures train and val together.
         self._x_all = torch.cat([self.x_train, self.x_val])
         self._n_train = len(self.x_train)
@@ -493,4 +498,25 @@ class Trainer:
             last = self.history[self.restored_epoch - 1]
         best = self.best_epoch
         return summary_dict(self.epoch, last, best,
-                            self.early_stopping_.best_loss if best else None, self.stop_reason)
+                            self.early_stopping_.best_loss if best else None, self.stop_reason,
+                            self.test_scores() if last else None)
+
+    def test_scores(self) -> tuple[float, float] | None:
+        """(loss, score) of the current weights on the held-out test set, eval mode."""
+        if self.x_test is None or not len(self.x_test):
+            return None
+        key = (self.epoch, self.restored_epoch)  # the weights change only with these
+        if self._test_cache is None or self._test_cache[0] != key:
+            out = self._evaluate(self.x_test)
+            self._test_cache = (key, self._figures(out, self.y_test))
+        return self._test_cache[1]
+
+    @torch.inference_mode()
+    def _figures(self, out: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """(loss, score) of outputs against targets: cross-entropy and accuracy, or the
+        mean squared error and R^2."""
+        if self.classification:
+            return float(F.cross_entropy(out, y)), float((out.argmax(1) == y).float().mean())
+        sse = float(((out - y) ** 2).sum())
+        sst = float(((y - y.mean()) ** 2).sum())
+        return sse / out.numel(), 1 - sse / sst if sst else 0.0

@@ -265,6 +265,13 @@ def _best(handle, snap, cache: _Encoded) -> list | None:
     return cache.best[1]
 
 
+def _test(summary: dict | None) -> list | None:
+    """[test loss, test score] of a run at rest (the test set is measured only then)."""
+    if not summary or summary.get("test_loss") is None:
+        return None
+    return _finite([summary["test_loss"], summary["test_score"]])
+
+
 def run_update(handle, have: Have | None) -> dict:
     """One run's reply: its state, and what the board lacks of its history and views."""
     full = have is None or have.run_id != handle.id
@@ -278,6 +285,7 @@ def run_update(handle, have: Have | None) -> dict:
         "epoch": snap.epoch, "epochs": config.epochs, "rate": round(snap.epochs_per_second, 1),
         "stop": snap.stop_reason, "diverged": snap.diverged, "error": snap.error,
         "best": _best(handle, snap, cache), "restored": snap.restored_epoch,
+        "test": _test(snap.summary),
         "patience": config.patience if config.early_stopping else None,
         "rec": encode_records(_thin(snap.history, MAX_FULL if full else MAX_DELTA)),
         "vv": snap.views_version,

@@ -107,8 +107,12 @@ def sweep_figure(stats: Sequence, knob: str, log_x: bool = False, best=None,
                                  marker=dict(size=7)))
     if best is not None:
         fig.add_trace(go.Scatter(x=[best.value], y=[best.val_loss_mean], mode="markers",
-                                 name=f"best {knob} = {best.value:.3g}",
+                                 name=f"best {knob} = {best.value:.3g} (chosen on validation)",
                                  marker=dict(symbol="star", size=16, color=BEST_COLOR)))
+        if best.test_loss_mean is not None:
+            fig.add_trace(go.Scatter(x=[best.value], y=[best.test_loss_mean], mode="markers",
+                                     name="its test loss (held out)",
+                                     marker=dict(symbol="diamond", size=12, color="#000000")))
     if current is not None and (current > 0 or not log_x):  # 0 has no place on a log axis
         fig.add_vline(x=current, line=dict(color=EVENT_COLOR, width=1.5, dash="dot"))
         fig.add_annotation(x=current, y=1, yref="paper", text=f"current {knob} = {current:g}",

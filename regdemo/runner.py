@@ -25,7 +25,7 @@ import numpy as np
 from regdemo import fused
 from regdemo.config import Config, ConfigError
 from regdemo.cpus import usable_cpus
-from regdemo.datasets import Split, make_split
+from regdemo.datasets import Split, split_for
 from regdemo.engine import EpochRecord, Event, Trainer, summary_dict
 
 QUEUED, RUNNING, PAUSED, STOPPED = "queued", "running", "paused", "stopped"
@@ -61,7 +61,7 @@ class Snapshot:
     views_version: int = 0  # grows each time the views above are refreshed
     busy: bool = False  # training, queued, or Step epochs still to train
     restored_epoch: int | None = None  # early stopping put this epoch's weights back
-    summary: dict | None = None  # Trainer.summary() of the weights the run holds now
+    summary: dict | None = None  # Trainer.summary() of a run at rest (None while it trains)
 
 
 def _view_fields(views: dict) -> dict:
@@ -238,6 +238,8 @@ class ThreadRunHandle:
         with self._lock:
             t = self.trainer
             status = self._effective_status()
+            busy = status in (RUNNING, QUEUED) or status != STOPPED and (
+                self._busy or bool(self._pending_steps))
             return Snapshot(
                 run_id=self.id,
                 config=t.config,
@@ -249,13 +251,13 @@ class ThreadRunHandle:
                 diverged=t.diverged,
                 best_epoch=t.best_epoch,
                 restored_epoch=t.restored_epoch,
-                summary=t.summary(),
+                # Measured on the test set: only for a run at rest, not every tick.
+                summary=None if busy else t.summary(),
                 epochs_per_second=self._rate,
                 error=self._error,
                 split=t.split,
                 views_version=self._views_version,
-                busy=status in (RUNNING, QUEUED) or status != STOPPED and (
-                    self._busy or bool(self._pending_steps)),
+                busy=busy,
                 **_view_fields(self._views),
             )
 
@@ -448,10 +450,13 @@ class _Runner:
 
 def summary_of(snap: Snapshot) -> dict:
     """The run's `Trainer.summary()`, as its trainer computed it (full history, restored
-    weights); a run that never trained has empty figures."""
+    weights, test set). A run caught mid-training has none yet: its last epoch's figures."""
     if snap.summary is not None:
         return snap.summary
-    return summary_dict(snap.epoch, None, None, None, snap.stop_reason)
+    last = snap.history[-1] if snap.history else None
+    best = next((r for r in snap.history if r.epoch == snap.best_epoch), None)
+    return summary_dict(snap.epoch, last, snap.best_epoch, best.val_loss if best else None,
+                        snap.stop_reason)
 
 
 def _ending(snap: Snapshot) -> str:
@@ -840,8 +845,7 @@ class ProcessRunner(_Runner):
         if not isinstance(config, Config):
             raise ConfigError([f"expected a Config; got {type(config).__name__}"])
         # Drawn once here and sent along: the page shows exactly the data the worker trains on.
-        split = make_split(config.dataset, config.n_train, config.n_val, config.noise,
-                           config.label_noise, seed=config.seed)
+        split = split_for(config)
         with self._lock:
             self._replace_dead_workers()
             worker = min(self._workers, key=lambda w: w.n_runs)

@@ -400,6 +400,8 @@ class SweepRow:
     sparsity: float | None
     epochs: int
     stop_reason: str | None
+    test_loss: float | None = None  # held out: no run or choice looked at it
+    test_score: float | None = None
 
     @property
     def diverged(self) -> bool:
@@ -424,6 +426,9 @@ class PointStats:
     train_loss_std: float | None
     val_loss_mean: float | None
     val_loss_std: float | None
+    # The held-out test set's loss: the honest figure of the value validation picks.
+    test_loss_mean: float | None = None
+    test_loss_std: float | None = None
 
 
 def _mean_std(xs: list[float]) -> tuple[float | None, float | None]:
@@ -445,12 +450,18 @@ def aggregate(rows: Sequence[SweepRow]) -> list[PointStats]:
         ok = [r for r in by_value[value] if not r.diverged and r.val_loss is not None]
         train = _mean_std([r.train_loss for r in ok])
         val = _mean_std([r.val_loss for r in ok])
-        stats.append(PointStats(value, len(ok), len(by_value[value]) - len(ok), *train, *val))
+        test = _mean_std([r.test_loss for r in ok if r.test_loss is not None])
+        stats.append(PointStats(value, len(ok), len(by_value[value]) - len(ok), *train, *val,
+                                *test))
     return stats
 
 
 def best_point(stats: Sequence[PointStats]) -> PointStats | None:
-    """The value with the lowest mean final val loss (values with a diverged run excluded)."""
+    """The value with the lowest mean final val loss (values with a diverged run excluded).
+
+    Chosen on validation, never on test: the chosen value's test loss then says how well
+    the choice does on data nothing looked at (its val loss is optimistic: it won a pick).
+    """
     fine = [p for p in stats if p.val_loss_mean is not None and p.n_diverged == 0]
     return min(fine, key=lambda p: p.val_loss_mean, default=None)
 

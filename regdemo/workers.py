@@ -98,7 +98,8 @@ class _Run:
             "diverged": t.diverged,
             "best_epoch": t.best_epoch,
             "restored_epoch": t.restored_epoch,
-            "summary": t.summary(),
+            # Measured on the test set: only for a run at rest, not every tick.
+            "summary": t.summary() if self.status() != RUNNING else None,
             "rate": self.rate if self.want == RUNNING else 0.0,
             "pending": self.pending,
             "error": self.error,

@@ -18,6 +18,7 @@ def test_train_writes_csv_and_prints_summary(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "gap" in printed and "best epoch" in printed
+    assert "test loss" in printed and "held out" in printed
     assert "finished: reached 12 epochs" in printed
     rows = list(csv.DictReader(out.open()))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 13))

@@ -27,6 +27,8 @@ INVALID = [
     ("n_train", 40.5),
     ("n_val", 3),
     ("n_val", 5001),
+    ("n_test", 3),
+    ("n_test", 5001),
     ("noise", 1.5),
     ("noise", -0.1),
     ("noise", "0.3"),
@@ -184,13 +186,14 @@ def test_huge_int_for_float_field_is_a_config_error():
 
 
 def test_wine_too_many_samples():
-    """n_train + n_val over wine's 178 rows is refused with the sum in the message."""
+    """n_train + n_val over wine's 142 rows (178 less the 20% test share) is refused with
+    the sum in the message."""
     with pytest.raises(ConfigError) as info:
         Config(dataset="wine", n_train=100, n_val=100)
     assert info.value.errors == [
-        "'n_train' + 'n_val' must be at most 178 for 'wine'; got 100 + 100."
+        "'n_train' + 'n_val' must be at most 142 for 'wine'; got 100 + 100."
     ]
-    assert Config(dataset="wine", n_train=100, n_val=78).n_val == 78
+    assert Config(dataset="wine", n_train=100, n_val=42).n_val == 42  # all 142 rows
 
 
 def test_shift_refused_on_moons():

@@ -84,7 +84,7 @@ def test_digits_use_one_scalar_and_background_is_raw_zero():
 @pytest.mark.parametrize(("name", "rate"), [("moons", 0.3), ("wine", 0.2), ("digits", 0.1)])
 def test_label_noise_flips_train_only(name, rate):
     """About `rate` of train labels move to another class; x and val are untouched."""
-    n_train = 1000 if name != "wine" else 120
+    n_train = 1000 if name != "wine" else 90
     clean = make_split(name, n_train, 50, label_noise=0.0, seed=5)
     noisy = make_split(name, n_train, 50, label_noise=rate, seed=5)
     assert clean.flipped is None
@@ -155,7 +155,7 @@ def test_no_network_access(monkeypatch):
         assert spec.load is None or spec.max_samples > 40
 
 
-@pytest.mark.parametrize(("name", "n_train", "n_val"), [("wine", 173, 4), ("digits", 1780, 10)])
+@pytest.mark.parametrize(("name", "n_train", "n_val"), [("wine", 138, 4), ("digits", 1428, 10)])
 def test_bundled_split_near_full_size(name, n_train, n_val):
     """Sizes the config accepts (n_train + n_val <= rows) always give a split."""
     from regdemo.config import Config
@@ -178,8 +178,8 @@ def test_bundled_full_size_split(name):
 
 @pytest.mark.parametrize("name", [n for n, s in DATASETS.items() if s.load is not None])
 def test_stated_row_counts_match_the_bundled_sets(name):
-    """max_samples is stated so config checks need no scikit-learn; it must be the truth."""
-    assert DATASETS[name].max_samples == len(DATASETS[name].load()[1])
+    """Row counts are stated so config checks need no scikit-learn; they must be the truth."""
+    assert DATASETS[name].rows == len(DATASETS[name].load()[1])
 
 
 def test_the_page_modules_load_without_scikit_learn():
@@ -188,3 +188,38 @@ def test_the_page_modules_load_without_scikit_learn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["moons", "sine", "sparse", "wine", "digits"])
+def test_the_validation_and_test_sets_do_not_move_with_n_train(name):
+    """More training data is compared on the same validation points; the test set depends
+    on the seed (and n_test) only."""
+    small, big = make_split(name, 20, 30, noise=0.1, seed=7), make_split(name, 60, 30,
+                                                                            noise=0.1, seed=7)
+    assert len(big.y_train) == 60 and len(small.y_train) == 20
+    np.testing.assert_array_equal(small.y_val, big.y_val)
+    np.testing.assert_array_equal(small.y_test, big.y_test)
+    # The same points, standardised with another train set's mean and std: equal once
+    # each column is put on its own scale.
+    def rescaled(v, keep):
+        v = v[:, keep].astype(np.float64)
+        return (v - v.mean(0)) / v.std(0)
+
+    for a, b in ((small.x_val, big.x_val), (small.x_test, big.x_test)):
+        keep = a.std(axis=0) > 1e-6  # constant pixels have no scale of their own
+        np.testing.assert_allclose(rescaled(a, keep), rescaled(b, keep), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["wine", "breast_cancer", "digits"])
+def test_a_bundled_set_holds_out_a_fixed_share_as_its_test_set(name):
+    """20% of the rows, the same for every n_train and n_val, never trained or validated on."""
+    spec = DATASETS[name]
+    s = make_split(name, 40, 30, seed=3)
+    assert len(s.y_test) == spec.test_rows == round(spec.rows * 0.2)
+    assert spec.max_samples == spec.rows - spec.test_rows
+    rows = lambda x: {r.tobytes() for r in x}  # noqa: E731
+    assert not rows(s.x_test) & (rows(s.x_train) | rows(s.x_val))
+
+
+def test_a_generated_set_draws_n_test_points():
+    assert len(make_split("moons", 20, 30, seed=1, n_test=77).y_test) == 77

@@ -278,3 +278,22 @@ def test_regression_loss_is_the_mean_over_every_output_as_mse_loss_takes_it():
     with torch.no_grad():
         expected = F.mse_loss(tr.model_.eval()(tr.x_val), tr.y_val)
     assert record.val_loss == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_the_test_set_is_measured_but_never_chosen_on():
+    """summary() reports the held-out test figures of the kept weights; early stopping
+    picks and restores on validation only (scrambling the test labels changes nothing)."""
+    config = Config(n_train=30, n_val=60, n_test=200, hidden=(32, 32), lr=0.03, epochs=300,
+                    early_stopping=True, patience=20, restore_best=True, label_noise=0.2)
+    a, b = Trainer(config), Trainer(config)
+    b.y_test = b.y_test[torch.randperm(len(b.y_test), generator=torch.Generator().manual_seed(0))]
+    a.fit()
+    b.fit()
+    assert a.restored_epoch == b.restored_epoch is not None
+    assert [r.val_loss for r in a.history] == [r.val_loss for r in b.history]
+    s = a.summary()
+    with torch.no_grad():
+        out = a.model_.eval()(a.x_test)
+    assert s["test_loss"] == pytest.approx(float(F.cross_entropy(out, a.y_test)), rel=1e-6)
+    assert s["test_score"] == pytest.approx(float((out.argmax(1) == a.y_test).float().mean()))
+    assert len(a.y_test) == 200 and b.summary()["test_loss"] != s["test_loss"]

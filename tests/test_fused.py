@@ -50,7 +50,12 @@ def _history(config: Config, use_fused: bool, epochs: int = EPOCHS) -> np.ndarra
 
 def _assert_close(a: np.ndarray, b: np.ndarray, rtol: float = 2e-4) -> None:
     assert a.shape == b.shape
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-5)
+    sparse = FIELDS.index("sparsity")
+    rest = [i for i in range(len(FIELDS)) if i != sparse]
+    np.testing.assert_allclose(a[:, rest], b[:, rest], rtol=rtol, atol=1e-5)
+    # L1's threshold lands a weight on exactly zero or just beside it: float dust may
+    # decide one weight differently (1/320 of this net's weights), never more than a few.
+    np.testing.assert_allclose(a[:, sparse], b[:, sparse], atol=0.01)
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -443,3 +444,18 @@ def test_the_diagram_names_the_extra_input_features():
     tr.step()
     net = live_feed.encode_net(tr.weights(), tr.config)
     assert net["sizes"][0] == 4 and net["inputs"] == ["x₁", "x₂", "x₁²", "x₂²"]
+
+
+def test_a_run_at_rest_reports_its_test_figures_and_a_training_run_does_not(runner):
+    """The test set is measured when a run pauses or ends (not every tick): the board gets
+    [test loss, test score] then, equal to the trainer's summary."""
+    handle = _train(runner, TINY, 5)
+    run = live_feed.run_update(handle, None)
+    summary = handle.trainer.summary()
+    assert run["test"] == pytest.approx([summary["test_loss"], summary["test_score"]])
+    handle.set_speed(20)
+    handle.start()
+    deadline = time.monotonic() + 30
+    while handle.snapshot().epoch < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live_feed.run_update(handle, None)["test"] is None  # training: not measured

@@ -61,7 +61,7 @@ def test_sweep_figure_draws_mean_and_std_bands_and_marks_best_and_current():
     assert list(val.x) == [0.001, 0.01] and list(val.y) == [0.9, 0.5]
     band = trace(fig, "validation ±1 std")
     assert np.allclose(band.y, [0.8, 0.45]) and band.fill == "tonexty"
-    assert list(trace(fig, "best l2 = 0.01").x) == [0.01]
+    assert list(trace(fig, "best l2 = 0.01 (chosen on validation)").x) == [0.01]
     assert fig.layout.xaxis.type == "log"
     assert [a.text for a in fig.layout.annotations] == ["current l2 = 0.001"]
 

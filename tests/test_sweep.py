@@ -76,10 +76,11 @@ def test_n_train_beyond_the_dataset_names_the_bound():
     base = Config(dataset="breast_cancer", n_train=50, n_val=400)
     with pytest.raises(SweepError) as info:
         SweepSpec(base, "n_train", 50, 300, points=5)
+    # 569 rows less the 20% test share: 455 for training and validation together.
     assert info.value.errors[0] == (
-        "n_train = 175 does not fit: 'n_train' + 'n_val' must be at most 569 for "
-        "'breast_cancer'; got 175 + 400.")
-    assert len(info.value.errors) == 3  # 175, 238 and 300; 50 and 112 fit beside 400
+        "n_train = 112 does not fit: 'n_train' + 'n_val' must be at most 455 for "
+        "'breast_cancer'; got 112 + 400.")
+    assert len(info.value.errors) == 4  # 112, 175, 238 and 300; only 50 fits beside 400
 
 
 def test_values_and_configs():
@@ -202,6 +203,7 @@ def test_best_value_has_lowest_mean_val_loss_and_no_divergence():
     assert stats[2].n_runs == 1 and stats[2].n_diverged == 1
     assert best_point(stats).value == 2
     assert best_point(stats[2:]) is None
+    assert stats[1].test_loss_mean is None  # rows without test figures: none averaged
 
 
 # ----------------------------------------------------------------------------- the CLI
@@ -234,11 +236,13 @@ def test_cli_writes_a_csv_that_parses_back(tmp_path, capsys, monkeypatch, pool):
     assert code == 0 and asked == [("local", 2)]
     captured = capsys.readouterr()
     assert "<- best" in captured.out and "best dropout = " in captured.out
+    assert "chosen on validation, its test loss" in captured.out  # the honest figure
     assert "10/10 runs" in captured.err
     rows = list(csv.DictReader(out.open()))
     assert [(float(r["dropout"]), int(r["seed"])) for r in rows] == [
         (v, s) for v in (0.0, 0.15, 0.3, 0.45, 0.6) for s in (0, 1)]
     assert all(int(r["epochs"]) == 20 and float(r["val_loss"]) > 0 for r in rows)
+    assert all(float(r["test_loss"]) > 0 and 0 <= float(r["test_score"]) <= 1 for r in rows)
     assert list(rows[0])[:4] == ["dropout", "seed", "train_loss", "val_loss"]
 
 

@@ -19,7 +19,8 @@ CLI_ORIGIN = "cli"  # runs of `python -m regdemo train`: nobody's browser made t
 MAX_COMPARED = 7  # one color each (plots.RUN_COLORS)
 _SUMMARY_COLUMNS = {  # summary key -> column title
     "val_loss": "final val loss", "best_val_loss": "best val loss", "gap": "gap",
-    "best_epoch": "best epoch", "val_score": "val score", "sparsity": "sparsity",
+    "best_epoch": "best epoch", "val_score": "val score", "test_loss": "test loss",
+    "test_score": "test score", "sparsity": "sparsity",
 }
 
 

@@ -29,6 +29,12 @@ training keeps falling, the net is overfitting: the gap widens. A good regulariz
 the gap narrow and the validation curve low. Purple dotted lines mark your live changes,
 the green star the best validation epoch. The boundary (or fitted curve) shows the same
 story in the data: a boundary that curls around single points is memorisation.
+
+**Why a test set too.** Validation picks things: early stopping picks its epoch, a sweep
+picks its best setting, and you pick the settings you keep. Whatever wins a pick looks a
+little better on the set that picked it than it is. The *test loss* (shown when a run
+pauses or ends) is measured on held-out points that nothing trained or chose on, so it is
+the honest estimate of how the net does on new data.
 """
 
 

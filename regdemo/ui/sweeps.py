@@ -119,8 +119,13 @@ def _result(job: SweepJob) -> None:
     note = f"{len(result.rows)} runs in {result.wall_time:.1f} s on the {result.backend} pool"
     if result.cancelled:
         note += " (cancelled: the curve shows the runs that finished)"
-    if result.best is not None:
-        note = f"Lowest mean validation loss at **{spec.knob} = {result.best.value:.3g}** · " + note
+    best = result.best
+    if best is not None:
+        test = "" if best.test_loss_mean is None else (
+            f"; its **test loss is {best.test_loss_mean:.3g}**, the honest figure: validation "
+            "chose this value, so its validation loss flatters it, and nothing looked at the "
+            "test set")
+        note = f"Lowest mean validation loss at **{spec.knob} = {best.value:.3g}**{test} · " + note
     if spec.log and current is not None and current <= 0:
         note += f" · the current setting, {spec.knob} = {current:g}, lies off the log scale"
     st.markdown(note)
@@ -131,7 +136,8 @@ def _result(job: SweepJob) -> None:
     table = pd.DataFrame([asdict(p) for p in result.stats]).rename(columns={
         "value": spec.knob, "n_runs": "runs averaged", "n_diverged": "diverged",
         "train_loss_mean": "train loss", "train_loss_std": "± std",
-        "val_loss_mean": "val loss", "val_loss_std": "± std "})
+        "val_loss_mean": "val loss", "val_loss_std": "± std ",
+        "test_loss_mean": "test loss", "test_loss_std": "± std  "})
     st.dataframe(table, hide_index=True, key="sweep_table")
     out = io.StringIO()
     pd.DataFrame([asdict(r) for r in result.rows]).rename(

@@ -102,7 +102,7 @@ function merge(run, u) {
   if (run.e.length) run.have = run.e[run.e.length - 1];
   if (thinOld(run)) whole = true;
   for (const k of ["status", "busy", "rate", "stop", "diverged", "error", "epochs",
-                   "patience", "restored"]) run[k] = u[k];
+                   "patience", "restored", "test"]) run[k] = u[k];
   run.epoch = u.epoch;
   if (JSON.stringify(u.best) !== JSON.stringify(run.best)) { run.best = u.best; whole = true; }
   if (u.events) { run.events = u.events; whole = true; }
@@ -688,6 +688,10 @@ function redrawViews(st, forked, whole) {
   }
 }
 
+const TEST_HINT = "Loss on held-out test points, measured when the run pauses or ends. " +
+  "Validation chose the epoch and the settings, so its figure flatters them; nothing " +
+  "looked at the test set, so this is the honest estimate of new data.";
+
 function status(st) {
   const [a, b] = st.runs;
   const box = st.statusBox;
@@ -708,7 +712,11 @@ function status(st) {
     ["Train loss", fmt(last(a, "tl"))], ["Val loss", fmt(last(a, "vl"))],
     ["Gap (val − train)", last(a, "vl") === null || last(a, "tl") === null ? "–"
       : (last(a, "vl") - last(a, "tl") >= 0 ? "+" : "") + fmt(last(a, "vl") - last(a, "tl"))],
-  ] : [["Epoch", "–"], ["Epochs/s", "–"], ["Train loss", "–"], ["Val loss", "–"], ["Gap (val − train)", "–"]];
+    // Held-out points: validation picked the epoch (early stopping) and the settings, so
+    // only the test set, measured when the run rests, is an honest estimate on new data.
+    ["Test loss", a.test ? fmt(a.test[0]) : "–", TEST_HINT, a.test ? "held out" : null],
+  ] : [["Epoch", "–"], ["Epochs/s", "–"], ["Train loss", "–"], ["Val loss", "–"],
+       ["Gap (val − train)", "–"], ["Test loss", "–", TEST_HINT]];
   box.replaceChildren(...cells.map(([label, value, hint, note]) => {
     const cell = document.createElement("div");
     cell.className = "rd-metric";
