@@ -55,7 +55,11 @@ SECTIONS: dict[str, list[Control]] = {
         Control("n_train", "Training points", "number", "Fewer points make overfitting "
                 "easier to see.", low=4, high=5000, step=10),
         Control("n_val", "Validation points", "number", "Held-out points that measure "
-                "generalization; never trained on.", low=4, high=5000, step=50),
+                "generalization; never trained on. Early stopping and sweeps choose on them.",
+                low=4, high=5000, step=50),
+        Control("n_test", "Test points", "number", "Held-out points that nothing trains or "
+                "chooses on: the honest estimate, shown when a run pauses or ends. (Bundled "
+                "sets hold out a fixed 20% of their rows instead.)", low=4, high=5000, step=100),
         Control("noise", "Input noise", "slider", "How much the classes overlap.",
                 low=0.0, high=1.0, step=0.05),
         Control("label_noise", "Label noise", "slider", "Share of training labels that are "
