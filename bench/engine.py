@@ -26,7 +26,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from regdemo import fused  # noqa: E402
+from regdemo import warmup  # noqa: E402
 from regdemo.config import Config  # noqa: E402
 from regdemo.engine import Trainer  # noqa: E402
 from regdemo.models import ACTIVATION_MODULES  # noqa: E402
@@ -213,7 +213,7 @@ class Contender:
 def warm_up_process() -> None:
     """Pay the one-off costs (first Adam, first autograd pass) before anything is timed."""
     torch.set_num_threads(1)
-    if fused.warm():  # the engine's fused epoch: compiled or loaded from numba's cache
+    if warmup.warm():  # the engine's fused epoch: compiled or loaded from numba's cache
         print("  fused epoch ready", file=sys.stderr, flush=True)
     for config in (make_config("a", "plain"), make_config("c", "reg")):
         tr = Trainer(config, threads=1)

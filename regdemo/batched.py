@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from regdemo import models, regularizers
+from regdemo import models
 from regdemo.config import Config
-from regdemo.engine import EpochRecord, Trainer
+from regdemo.engine import Trainer
 from regdemo.regularizers import ZERO_TOL
 
 # Adam's defaults, as Trainer's torch.optim.Adam uses them.
@@ -110,7 +110,7 @@ class _Stack:
         trainers = sorted(trainers, key=lambda t: t.config.lr)
         self.trainers = trainers
         self.classification = first.classification
-        self.n_train = first._n_train
+        self.n_train = first.n_train
         self.n_classes = first.split.n_classes
         self.activation = models.ACTIVATION_MODULES[c.activation]()
         self.optimizer = c.optimizer
@@ -134,7 +134,7 @@ class _Stack:
         ]
         self.x_train = stack(lambda t: t.x_train)
         self.y_train = stack(lambda t: t.y_train)
-        self.x_all = stack(lambda t: t._x_all)
+        self.x_all = stack(lambda t: t.x_all)
         self.y_all = stack(lambda t: torch.cat([t.y_train, t.y_val]))
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
@@ -357,7 +357,7 @@ class _Stack:
             n_val = self.x_all.shape[1] - n
             fixed = []
             for t, (sse_tr, sse_va, *rest) in zip(self.trainers, rows):
-                sst = t._sst
+                sst = t.target_spread
                 fixed.append([
                     sse_tr / n, sse_va / n_val,
                     1 - sse_tr / sst[0] if sst[0] else 0.0,
@@ -374,7 +374,7 @@ class _Stack:
         share = (time.perf_counter() - t0) / len(self.trainers)  # each model's part of it
         keep = []
         for k, (t, mean_loss, row) in enumerate(zip(self.trainers, mean_losses, rows)):
-            self._finish_epoch(t, mean_loss, row, share)
+            t.record_epoch(mean_loss, row, share)  # the tail of Trainer.step, per model
             if t.stopped:
                 self._release(k)
             else:
@@ -384,24 +384,3 @@ class _Stack:
                 self._select(keep)
             else:
                 self.trainers = []
-
-    @staticmethod
-    def _finish_epoch(t: Trainer, mean_loss: float, row: list[float], share: float) -> None:
-        """The tail of Trainer.step (via _measure) with the stack's figures for one model."""
-        train_loss, val_loss, train_score, val_score, norm, l1_norm, sparsity = row
-        c = t.config
-        epoch = t.epoch + 1
-        problem = t._divergence(epoch, mean_loss, train_loss, val_loss, norm)
-        if problem:
-            t.stop_reason, t.diverged, t._final = problem, True, True
-            return
-        penalty = regularizers.penalty(c, l1_norm, norm)
-        record = EpochRecord(
-            epoch=epoch, train_loss=train_loss, val_loss=val_loss, train_score=train_score,
-            val_score=val_score, objective=mean_loss + penalty, penalty=penalty,
-            weight_norm=norm, sparsity=sparsity, lr=t.optimizer_.param_groups[0]["lr"],
-            wall_time=share,
-        )
-        t.epoch = epoch
-        t.history.append(record)
-        t._after_epoch(record)

@@ -10,22 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from regdemo.cli_args import Parser, UsageError, config_from_args
 from regdemo.config import Config, ConfigError
 from regdemo.presets import DEFAULT_PRESET, PRESETS
 from regdemo.store import DIVERGED, FINISHED, STOPPED, RunStore, StoreError
 
 
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse would print usage + exit; we want one clear line
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m regdemo", description=__doc__)
+    parser = Parser(prog="python -m regdemo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train one run and print its summary")
     train.add_argument("--preset", default=DEFAULT_PRESET, help="scenario name (see `presets`)")
@@ -46,25 +38,6 @@ def _parser() -> argparse.ArgumentParser:
     cli_runs.register(sub)
     cli_sweep.register(sub)
     return parser
-
-
-def config_from_args(preset: str, settings: list[str]) -> Config:
-    """The preset's config with `key=value` overrides; UsageError on anything bad."""
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    base = PRESETS[preset].config
-    query = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set takes KEY=VALUE; got {item!r}")
-        if key not in base.to_query():
-            raise UsageError(f"unknown setting {key!r}")
-        query[key] = value
-    config, problems = Config.from_query(query, base=base)
-    if problems:
-        raise UsageError(problems[0])
-    return config
 
 
 def _write_history(path: Path, trainer) -> None:

@@ -9,7 +9,7 @@ import unicodedata
 from pathlib import Path
 
 from regdemo import store as store_
-from regdemo.cli import UsageError
+from regdemo.cli_args import UsageError
 
 FORMATS = ("csv", "json")
 

@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 
 def _spec(args):
-    from regdemo.cli import UsageError, config_from_args
+    from regdemo.cli_args import UsageError, config_from_args
     from regdemo.sweep import SweepError, SweepSpec
 
     settings = list(args.set)
@@ -80,7 +80,7 @@ def _print_table(result) -> None:
 
 
 def _sweep(args) -> int:
-    from regdemo.cli import UsageError
+    from regdemo.cli_args import UsageError
 
     if args.out and args.out.suffix != ".csv":
         raise UsageError(f"--out must end in .csv; got {args.out.name!r}")

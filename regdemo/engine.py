@@ -115,12 +115,13 @@ class Trainer:
         self.y_test = None if s.y_test is None else torch.from_numpy(s.y_test)
         self._test_cache: tuple | None = None
         # One eval forward pass measures train and val together.
-        self._x_all = torch.cat([self.x_train, self.x_val])
-        self._n_train = len(self.x_train)
+        self.x_all = torch.cat([self.x_train, self.x_val])
+        self.n_train = len(self.x_train)
         self.classification = s.task == "classification"
         self._info = DataInfo(s.n_classes, s.image_shape, s.background)
         if not self.classification:  # R^2 denominators, fixed per split
-            self._sst = [float(((y - y.mean()) ** 2).sum()) for y in (self.y_train, self.y_val)]
+            self.target_spread = [float(((y - y.mean()) ** 2).sum())
+                                  for y in (self.y_train, self.y_val)]
 
         self.train_generator = _generator(config.seed, _TRAIN)
         with torch.random.fork_rng(devices=[]):  # module constructors draw; keep it private
@@ -185,7 +186,7 @@ class Trainer:
         return F.mse_loss(out, target)
 
     def _batches(self):
-        n, size = self._n_train, self.config.batch_size
+        n, size = self.n_train, self.config.batch_size
         if size == 0 or size >= n:
             yield None
             return
@@ -205,21 +206,17 @@ class Trainer:
         # dead units decay into denormals, which made epochs up to 40x slower on this CPU.
         torch.set_flush_denormal(True)
         try:
-            kernel = self._fused_kernel()
+            kernel = self.fused_kernel()
             if kernel is not None:
-                record = self._measure(kernel.epoch(), t0, kernel.measure())
+                mean_loss, measured = kernel.epoch(), kernel.measure()
             else:
-                record = self._measure(self._eager_epoch(), t0)
+                mean_loss = self._eager_epoch()
+                measured = (*self.scores(), *regularizers.weight_stats(self._weights))
         finally:
             torch.set_flush_denormal(False)  # the caller's thread as it was (the default)
-        if record is None:
-            return None
-        self.epoch = record.epoch
-        self.history.append(record)
-        self._after_epoch(record)
-        return record
+        return self.record_epoch(mean_loss, measured, time.perf_counter() - t0)
 
-    def _fused_kernel(self) -> fused.FusedMLP | None:
+    def fused_kernel(self) -> fused.FusedMLP | None:
         """The fused epoch when it covers the current settings, else None (eager)."""
         if not self.use_fused:
             return None
@@ -270,8 +267,8 @@ class Trainer:
 
     def scores(self) -> tuple[float, float, float, float]:
         """(train loss, val loss, train score, val score) of the current weights, eval mode."""
-        out = self._evaluate(self._x_all)
-        n = self._n_train
+        out = self._evaluate(self.x_all)
+        n = self.n_train
         tr, va = out[:n], out[n:]
         with torch.inference_mode():
             if self.classification:
@@ -286,34 +283,39 @@ class Trainer:
             return (  # MSE is the mean over every output, as F.mse_loss and the kernel take it
                 sse_tr / tr.numel(),
                 sse_va / va.numel(),
-                1 - sse_tr / self._sst[0] if self._sst[0] else 0.0,
-                1 - sse_va / self._sst[1] if self._sst[1] else 0.0,
+                1 - sse_tr / self.target_spread[0] if self.target_spread[0] else 0.0,
+                1 - sse_va / self.target_spread[1] if self.target_spread[1] else 0.0,
             )
 
-    def _measure(self, mean_loss: float, t0: float, measured=None) -> EpochRecord | None:
-        if measured is None:
-            measured = (*self.scores(), *regularizers.weight_stats(self._weights))
+    def record_epoch(self, mean_loss: float, measured, wall_time: float) -> EpochRecord | None:
+        """Book one trained epoch: its mean train-mode loss and its measured figures
+        (train/val loss and score, weight L2 and L1 norm, sparsity). Checks divergence,
+        early stopping and the epoch budget; None when the run diverged. Every training
+        path (eager, fused, stacked) ends its epoch here."""
         train_loss, val_loss, train_score, val_score, norm, l1_norm, sparsity = measured
         penalty = regularizers.penalty(self.config, l1_norm, norm)
-        objective = mean_loss + penalty
         epoch = self.epoch + 1
         problem = self._divergence(epoch, mean_loss, train_loss, val_loss, norm)
         if problem:
             self.stop_reason, self.diverged, self._final = problem, True, True
             return None
-        return EpochRecord(
+        record = EpochRecord(
             epoch=epoch,
             train_loss=train_loss,
             val_loss=val_loss,
             train_score=train_score,
             val_score=val_score,
-            objective=objective,
+            objective=mean_loss + penalty,
             penalty=penalty,
             weight_norm=norm,
             sparsity=sparsity,
             lr=self.optimizer_.param_groups[0]["lr"],
-            wall_time=time.perf_counter() - t0,
+            wall_time=wall_time,
         )
+        self.epoch = epoch
+        self.history.append(record)
+        self._after_epoch(record)
+        return record
 
     def _divergence(self, epoch, mean_loss, train_loss, val_loss, norm) -> str | None:
         if not all(math.isfinite(v) for v in (mean_loss, train_loss, val_loss, norm)):
@@ -404,7 +406,7 @@ class Trainer:
     # ----------------------------------------------------------------- branching
     def fork(self) -> Trainer:
         """An independent copy (weights, optimizer, RNG, history) that continues identically."""
-        shared = (self.split, self.x_train, self.y_train, self.x_val, self.y_val, self._x_all)
+        shared = (self.split, self.x_train, self.y_train, self.x_val, self.y_val, self.x_all)
         memo = {id(obj): obj for obj in shared}  # data is read-only: share it
         kernel, self._fused = self._fused, None  # the copy binds its own flat buffers
         try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 
 import numpy as np
 import torch
@@ -53,45 +52,6 @@ def limit_blas_threads(threads: int) -> None:
 def enabled() -> bool:
     """Whether the fused path may run here (numba present, not switched off)."""
     return njit is not None and os.environ.get("REGDEMO_FUSED", "1") != "0"
-
-
-_ready = threading.Event()
-_warming = threading.Lock()
-
-
-def ready() -> bool:
-    """True once the kernels are compiled (or loaded from numba's on-disk cache)."""
-    return _ready.is_set()
-
-
-def warm() -> bool:
-    """Compile the kernels now (about 20 s the first time, 0.4 s from the cache).
-
-    Runs a one-epoch toy problem through every kernel; True when the fused path is usable.
-    """
-    if not enabled():
-        return False
-    with _warming:
-        if not _ready.is_set():
-            from regdemo.config import Config
-            from regdemo.engine import Trainer
-
-            toy = Config(n_train=8, n_val=8, hidden=(2,), batch_size=4, dropout=0.1,
-                         augment="jitter", l1=1e-3, epochs=1)
-            trainer = Trainer(toy, threads=None, use_fused=True)
-            trainer._fused_kernel().epoch()
-            trainer._fused.measure()
-            _ready.set()
-    return True
-
-
-def warm_in_background() -> threading.Thread | None:
-    """Start `warm()` on a daemon thread, so the first run does not wait for the kernels."""
-    if not enabled() or ready():
-        return None
-    thread = threading.Thread(target=warm, name="regdemo-fused-warm", daemon=True)
-    thread.start()
-    return thread
 
 
 def unsupported(config, model: nn.Module) -> str | None:
@@ -508,7 +468,7 @@ class FusedMLP:
     def _data(self):
         t = self.trainer
         self.x = t.x_train.numpy()
-        self.x_all = t._x_all.numpy()
+        self.x_all = t.x_all.numpy()
         if t.classification:
             self.yc, self.yc_val = t.y_train.numpy(), t.y_val.numpy()
             self.yr = self.yr_val = np.zeros((1, 1), np.float32)
@@ -570,13 +530,13 @@ class FusedMLP:
         return loss
 
     def measure(self) -> tuple[float, float, float, float, float, float, float]:
-        """Eval-mode losses and scores with the weight statistics, as Trainer._measure needs."""
+        """Eval-mode losses, scores and weight statistics, as Trainer.record_epoch takes them."""
         t = self.trainer
         r = measure(self.P, self.offs, self.dims, self.act, self.x_all, len(self.x), self.yc,
                     self.yc_val, self.yr, self.yr_val, t.classification)
         train_loss, val_loss, train_score, val_score, norm, l1, sparsity = (float(v) for v in r)
         if not t.classification:
-            sst_tr, sst_va = t._sst
+            sst_tr, sst_va = t.target_spread
             train_score = 1 - train_score / sst_tr if sst_tr else 0.0
             val_score = 1 - val_score / sst_va if sst_va else 0.0
         return train_loss, val_loss, train_score, val_score, norm, l1, sparsity

@@ -22,17 +22,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regdemo import fused
+from regdemo import warmup
 from regdemo.config import Config, ConfigError
 from regdemo.cpus import usable_cpus
 from regdemo.datasets import Split, split_for
 from regdemo.engine import EpochRecord, Event, Trainer, summary_dict
+from regdemo.run_states import PAUSED, QUEUED, RUNNING, STOPPED, VIEW_INTERVAL
 
-QUEUED, RUNNING, PAUSED, STOPPED = "queued", "running", "paused", "stopped"
-# Views (decision boundary, weights, ...) are refreshed at most this often while training:
-# a board redraws its heatmap far slower than its curves, and a 100x100 grid through a
-# 128-128 net costs ~15 ms, so refreshing them 4x a second per run was waste.
-VIEW_INTERVAL = 1.0
+__all__ = ["PAUSED", "QUEUED", "RUNNING", "STOPPED", "ProcessRunner", "Snapshot",
+           "ThreadRunner", "summary_of"]
+
 MAX_POINTS = 2000  # history points kept per run; older ones are thinned out evenly
 SAVE_INTERVAL = 0.5  # seconds between batched writes of new epochs to the store
 
@@ -543,7 +542,7 @@ class ThreadRunner(_Runner):
 
     def create(self, config: Config) -> ThreadRunHandle:
         """A new paused run for `config` (data drawn and model built now)."""
-        fused.warm_in_background()
+        warmup.warm_in_background()
         if not isinstance(config, Config):
             raise ConfigError([f"expected a Config; got {type(config).__name__}"])
         return self._adopt(Trainer(config, threads=1))
@@ -576,7 +575,7 @@ class ThreadRunner(_Runner):
 
 # ===================================================================== process backend
 @contextlib.contextmanager
-def _hidden_main():
+def hidden_main():
     """Hide `__main__`'s file while starting workers: under `streamlit run` it is app.py,
     and spawned children would otherwise re-run the whole page."""
     main = sys.modules.get("__main__")
@@ -824,7 +823,7 @@ class ProcessRunner(_Runner):
         self._ctx = ctx
         self._updates = ctx.Queue()
         self._queue: list[ProcessRunHandle] = []  # started while the server was full
-        with _hidden_main():
+        with hidden_main():
             self._workers = [_Worker(ctx, i, self._updates)
                              for i in range(workers or usable_cpus())]
         self._reader = threading.Thread(target=self._read, name="regdemo-updates", daemon=True)
@@ -915,7 +914,7 @@ class ProcessRunner(_Runner):
         before new runs are placed; its own runs already say the worker stopped."""
         for i, worker in enumerate(self._workers):
             if not worker.process.is_alive():
-                with _hidden_main():
+                with hidden_main():
                     self._workers[i] = _Worker(self._ctx, i, self._updates)
 
     def worker_pids(self) -> list[int]:

@@ -206,10 +206,10 @@ def _init_worker() -> None:
     """Each worker: one torch thread, and the engine warmed up before the first unit."""
     import torch
 
-    from regdemo import batched, fused
+    from regdemo import batched, warmup
 
     torch.set_num_threads(1)
-    fused.warm()
+    warmup.warm()
     # A process's first training pays ~2 s of one-off costs (imports, the first Adam, first
     # kernels): pay them while the pool starts, not inside the sweep's first unit.
     batched.train_many([Config(hidden=(4,), n_train=8, n_val=8, epochs=2, seed=s)
@@ -227,11 +227,11 @@ class LocalExecutor:
 
     def _ensure_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
-            from regdemo.runner import _hidden_main
+            from regdemo.runner import hidden_main
 
             # Spawn (not fork: torch's threads do not survive a fork), and start the workers
             # with __main__ hidden: under `streamlit run` it is app.py, which they would re-run.
-            with _hidden_main():
+            with hidden_main():
                 self._pool = cf.ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init_worker,

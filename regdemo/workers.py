@@ -13,7 +13,7 @@ import os
 import queue
 import time
 
-from regdemo.runner import PAUSED, RUNNING, STOPPED, VIEW_INTERVAL
+from regdemo.run_states import PAUSED, RUNNING, STOPPED, VIEW_INTERVAL
 
 SLICE_SECONDS = 0.02  # one run's turn before the next run's
 FLUSH_SECONDS = 0.1  # batch updates at this interval
@@ -200,11 +200,11 @@ def worker_main(index: int, commands, updates, niceness: int = 5) -> None:
     # The first run in a process pays for imports (sklearn) and the first optimizer (~1 s):
     # pay it now, before anyone presses Train.
     Trainer(Config(n_train=8, n_val=8, hidden=(4,)), threads=1).step()
-    from regdemo import fused
+    from regdemo import warmup
 
     # The fused epoch loads from numba's disk cache in ~0.4 s (it compiles, ~20 s, on the
     # very first start after an install): before anyone presses Train, as for the rest.
-    fused.warm()
+    warmup.warm()
     updates.put(("ready", index, None))
     runs: dict[int, _Run] = {}
     last_flush = last_check = 0.0

@@ -15,9 +15,9 @@ def _runs_in_a_temporary_folder(tmp_path_factory):
 @pytest.fixture(autouse=True, scope="session")
 def _fused_kernels_ready():
     """Compile (or load from numba's cache) the fused epoch once, so runs take it as in use."""
-    from regdemo import fused
+    from regdemo import warmup
 
-    fused.warm()
+    warmup.warm()
 
 
 @pytest.fixture(autouse=True, scope="session")

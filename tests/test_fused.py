@@ -85,10 +85,10 @@ def test_a_live_change_to_what_the_kernel_lacks_hands_over_to_eager_and_back():
         t.fit(10)
         t.set_live(augment="mixup", augment_strength=0.4)
         t.fit(10)
-        assert t._fused_kernel() is None  # mixup: eager this epoch
+        assert t.fused_kernel() is None  # mixup: eager this epoch
         t.set_live(augment="none", dropout=0.2)
         t.fit(10)
-        assert (t._fused_kernel() is not None) == use
+        assert (t.fused_kernel() is not None) == use
         runs.append(np.array([[getattr(r, f) for f in FIELDS] for r in t.history]))
     _assert_close(*runs)
 
@@ -141,7 +141,9 @@ def test_what_the_kernel_lacks_trains_eagerly(change):
 def test_the_path_depends_on_the_config_alone(monkeypatch):
     """Not on timing: a run is fused (where the kernel covers it) whether or not the
     kernels were loaded yet, so every process gives the same numbers for a config."""
-    monkeypatch.setattr(fused, "_ready", type(fused._ready)())  # as if not warmed yet
+    from regdemo import warmup
+
+    monkeypatch.setattr(warmup, "_ready", type(warmup._ready)())  # as if not warmed yet
     t = Trainer(Config(**BASE))
     assert t.use_fused
     t.fit(1)
