@@ -15,16 +15,6 @@ def penalized_weights(model: nn.Module) -> list[nn.Parameter]:
     return [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
-def l1_penalty(weights: list[torch.Tensor], lam: float) -> torch.Tensor:
-    """lambda * sum |w|."""
-    return lam * sum(w.abs().sum() for w in weights)
-
-
-def l2_penalty(weights: list[torch.Tensor], lam: float) -> torch.Tensor:
-    """lambda / 2 * sum w^2."""
-    return 0.5 * lam * sum(w.pow(2).sum() for w in weights)
-
-
 def penalty(config, l1_norm: float, l2_norm: float) -> float:
     """The penalty term of what the optimizer minimises: L1, L2 and coupled weight decay.
 

@@ -4,7 +4,7 @@ Two backends, one API (`create`, and on each handle start/pause/step/stop/set_li
 snapshot/wait):
 - `ThreadRunner`: a thread per run, in this process (notebooks, the CLI, tests).
 - `ProcessRunner`: a few worker processes train every run in turn and send records back in
-  batches (the server: training threads would fight the page for the GIL, DESIGN.md 8).
+  batches (the server: training threads would fight the page for the GIL; docs/architecture.md).
 The page only reads `snapshot()`; no training code ever touches the UI.
 """
 

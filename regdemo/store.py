@@ -368,10 +368,6 @@ class RunStore:
                 event_rows,
             )
 
-    def add_events(self, run_id: str, events: Iterable) -> None:
-        """Write live changes (engine.Event or dicts with epoch, knob, old, new)."""
-        self.append(run_id, (), events)
-
     @_recovering
     def finish(self, run_id: str, status: str, summary: Mapping | None = None) -> None:
         """Record how the run ended (a status other than "running") and its summary."""

@@ -14,21 +14,20 @@ def _weights():
     return [torch.tensor([[1.0, -2.0], [0.5, 0.0]]), torch.tensor([[3.0, -0.25]])]
 
 
-def test_l1_penalty_matches_hand_computation():
-    """lambda * sum|w| = 0.1 * (1 + 2 + 0.5 + 0 + 3 + 0.25)."""
-    assert float(R.l1_penalty(_weights(), 0.1)) == pytest.approx(0.1 * 6.75)
-
-
-def test_l2_penalty_matches_hand_computation():
-    """lambda/2 * sum w^2 = 0.5 * 0.2 * (1 + 4 + 0.25 + 0 + 9 + 0.0625)."""
-    assert float(R.l2_penalty(_weights(), 0.2)) == pytest.approx(0.1 * 14.3125)
+def test_the_penalty_matches_hand_computation():
+    """l1 * sum|w| + l2/2 * sum w^2 = 0.1 * (1 + 2 + 0.5 + 0 + 3 + 0.25)
+    + 0.5 * 0.2 * (1 + 4 + 0.25 + 0 + 9 + 0.0625)."""
+    norm, l1_norm, sparsity = R.weight_stats(_weights())
+    assert (l1_norm, norm ** 2, sparsity) == pytest.approx((6.75, 14.3125, 1 / 6))
+    config = Config(l1=0.1, l2=0.2)
+    assert R.penalty(config, l1_norm, norm) == pytest.approx(0.1 * 6.75 + 0.1 * 14.3125)
 
 
 def test_l2_grad_equals_autograd_of_penalty():
     """Adding lambda*w to the grads is the gradient of the penalty in the loss."""
     w1 = nn.Parameter(torch.randn(3, 4, generator=torch.Generator().manual_seed(0)))
     w2 = nn.Parameter(w1.detach().clone())
-    R.l2_penalty([w1], 0.3).backward()
+    (0.5 * 0.3 * w1.pow(2).sum()).backward()  # lambda/2 * sum w^2 through autograd
     w2.grad = torch.zeros_like(w2)
     R.add_l2_grad_([w2], 0.3)
     torch.testing.assert_close(w1.grad, w2.grad)

@@ -173,7 +173,7 @@ def test_an_unknown_run_id_is_reported(store):
     assert store.get(ghost) is None and store.info(ghost) is None
     for call in (store.delete, store.export_csv, store.export_json,
                  lambda i: store.rename(i, "n"), lambda i: store.append(i, [_record(1)]),
-                 lambda i: store.add_events(i, [{"epoch": 1, "knob": "lr", "old": 1, "new": 2}]),
+                 lambda i: store.append(i, (), [{"epoch": 1, "knob": "lr", "old": 1, "new": 2}]),
                  lambda i: store.finish(i, "finished", {})):
         with pytest.raises(UnknownRun, match="no saved run with id '0123456789ab'"):
             call(ghost)

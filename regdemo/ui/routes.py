@@ -1,7 +1,7 @@
 """HTTP routes beside the page: the live board's feed and Plotly's bundle.
 
 The feed answers a board's poll outside Streamlit's script runs: a tick costs the server
-a dictionary lookup and the new numbers, not a script rerun (DESIGN: the live board).
+a dictionary lookup and the new numbers, not a script rerun (docs/architecture.md).
 """
 
 from __future__ import annotations
