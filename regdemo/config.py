@@ -180,6 +180,14 @@ LIVE_KNOBS = frozenset(
 STRUCTURAL_KNOBS = frozenset(f.name for f in dataclasses.fields(Config)) - LIVE_KNOBS
 
 
+def bounds(name: str) -> tuple[float, float]:
+    """(low, high) of a numeric setting, as the constraint table states them."""
+    check = _CONSTRAINTS[name]
+    if check.low is None or check.high is None:
+        raise ValueError(f"{name!r} is not a numeric setting")
+    return check.low, check.high
+
+
 def encode(name: str, value: Any) -> str:
     """One field's value as its URL text (the inverse of what from_query parses)."""
     return _CONSTRAINTS[name].encode(value)

@@ -462,3 +462,18 @@ def test_a_read_only_link_shows_one_saved_run_to_another_browser(monkeypatch, tm
         assert any("'run' must be a saved run's id" in w.value for w in bad.warning)
     finally:
         next(gen, None)
+
+
+def test_the_controls_bounds_are_the_configs_own(app):
+    """Each number box and slider stops where the Config's constraint table does."""
+    from regdemo.config import bounds
+    from regdemo.ui.controls import CONTROLS
+
+    app.run()
+    numeric = [c for c in CONTROLS.values() if c.widget in ("number", "slider")]
+    assert len(numeric) >= 10
+    for control in numeric:
+        widget = (app.number_input if control.widget == "number" else app.slider)(
+            key=control.key)
+        assert (widget.min, widget.max) == bounds(control.name), control.name
+    assert bounds("n_train") == (4, 5000) and bounds("dropout") == (0.0, 0.95)

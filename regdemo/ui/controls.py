@@ -14,6 +14,7 @@ from regdemo.config import (
     LIVE_KNOBS,
     OPTIMIZERS,
     Config,
+    bounds,
     encode,
 )
 from regdemo.datasets import DATASETS, KIND_2D
@@ -31,8 +32,6 @@ class Control:
     widget: str  # selectbox, slider, select_slider, toggle, number, text, multiselect
     help: str
     options: tuple = ()
-    low: float = 0.0
-    high: float = 1.0
     step: float = 0.05
     format: dict = field(default_factory=dict)
 
@@ -44,6 +43,15 @@ class Control:
     def live(self) -> bool:
         return self.name in LIVE_KNOBS
 
+    @property
+    def low(self) -> float:
+        """The setting's bounds, from the config's constraint table (stated once there)."""
+        return bounds(self.name)[0]
+
+    @property
+    def high(self) -> float:
+        return bounds(self.name)[1]
+
 
 _LOG = (0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -53,17 +61,17 @@ SECTIONS: dict[str, list[Control]] = {
                 "decision boundary, 1-D sets a fitted curve.", options=tuple(DATASETS),
                 format={k: v.title for k, v in DATASETS.items()}),
         Control("n_train", "Training points", "number", "Fewer points make overfitting "
-                "easier to see.", low=4, high=5000, step=10),
+                "easier to see.", step=10),
         Control("n_val", "Validation points", "number", "Held-out points that measure "
                 "generalization; never trained on. Early stopping and sweeps choose on them.",
-                low=4, high=5000, step=50),
+                step=50),
         Control("n_test", "Test points", "number", "Held-out points that nothing trains or "
                 "chooses on: the honest estimate, shown when a run pauses or ends. (Bundled "
-                "sets hold out a fixed 20% of their rows instead.)", low=4, high=5000, step=100),
+                "sets hold out a fixed 20% of their rows instead.)", step=100),
         Control("noise", "Input noise", "slider", "How much the classes overlap.",
-                low=0.0, high=1.0, step=0.05),
+                step=0.05),
         Control("label_noise", "Label noise", "slider", "Share of training labels that are "
-                "wrong. A big net memorises them.", low=0.0, high=0.5, step=0.05),
+                "wrong. A big net memorises them.", step=0.05),
         Control("features", "Extra input features", "multiselect", "Feed the net x1², x2², "
                 "x1x2 or sin besides x1 and x2 (2-D sets): with x1² and x2² even a net without "
                 "hidden layers draws a circle.", options=tuple(FEATURES), format=FEATURES),
@@ -89,21 +97,20 @@ SECTIONS: dict[str, list[Control]] = {
                 "decoupled from the gradient under AdamW.",
                 options=(0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)),
         Control("dropout", "Dropout", "slider", "Randomly silences this share of hidden units "
-                "while training.", low=0.0, high=0.95, step=0.05),
+                "while training.", step=0.05),
         Control("augment", "Augmentation", "selectbox", "Transforms training inputs each epoch "
                 "(shift, rotate and pixel noise are for digits).", options=tuple(AUGMENTATIONS),
                 format={k: v.title for k, v in AUGMENTATIONS.items()}),
         Control("augment_strength", "Augmentation strength", "slider", "Scales the "
-                "augmentation.", low=0.0, high=1.0, step=0.05),
+                "augmentation.", step=0.05),
         Control("label_smoothing", "Label smoothing", "slider", "Aims for 1 - epsilon/2 "
-                "confidence instead of 100%.", low=0.0, high=0.5, step=0.05),
+                "confidence instead of 100%.", step=0.05),
         Control("stochastic_depth", "Stochastic depth", "slider", "Skips residual blocks at "
-                "random while training (deeper blocks more often).", low=0.0, high=0.9,
-                step=0.05),
+                "random while training (deeper blocks more often).", step=0.05),
         Control("early_stopping", "Early stopping", "toggle", "Stop when validation loss has "
                 "not improved for `patience` epochs."),
         Control("patience", "Patience (epochs)", "number", "How long to wait for a new best "
-                "validation loss.", low=1, high=100000, step=10),
+                "validation loss.", step=10),
         Control("restore_best", "Restore best weights", "toggle", "On an early stop, go back "
                 "to the best epoch."),
     ],
@@ -114,11 +121,11 @@ SECTIONS: dict[str, list[Control]] = {
                 "diverges.", options=(1e-4, 3e-4, 1e-3, 3e-3, 0.005, 0.01, 0.03, 0.1, 0.3, 1.0,
                                       3.0, 10.0)),
         Control("batch_size", "Batch size (0 = full)", "number", "Samples per step; small "
-                "batches add noise.", low=0, high=5000, step=10),
+                "batches add noise.", step=10),
         Control("epochs", "Epochs", "number", "Length of the run (can be raised mid-run).",
-                low=1, high=100000, step=100),
+                step=100),
         Control("seed", "Seed", "number", "Same seed, same run: data, weights and noise.",
-                low=0, high=2**31 - 1, step=1),
+                step=1),
     ],
 }
 CONTROLS = {c.name: c for section in SECTIONS.values() for c in section}
