@@ -14,6 +14,7 @@ compute-bound (128-128: 1.1-1.5x). See bench/batched.py.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Hashable
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from regdemo import models
+from regdemo import models, regularizers
 from regdemo.config import Config
 from regdemo.engine import Trainer
 from regdemo.regularizers import ZERO_TOL
@@ -168,6 +169,8 @@ class _Stack:
             else:
                 self.lr_runs.append([k, k + 1, c.lr])
         self.any_l1 = any(c.l1 > 0 for c in cs)
+        self.radius = col([c.max_norm if c.max_norm > 0 else math.inf for c in cs])
+        self.any_max_norm = any(c.max_norm > 0 for c in cs)
         self.droppers = [k for k, c in enumerate(cs) if c.dropout > 0]
         self.keep_prob = [1.0 - c.dropout for c in cs]
         self.drop_scale = [1.0 / (1.0 - c.dropout) for c in cs]
@@ -318,6 +321,8 @@ class _Stack:
                     p.addcmul_(g, self.neg_lr if p.dim() == 3 else self.neg_lr[:, :, 0])
         if self.any_l1:
             self._soft_threshold()
+        if self.any_max_norm:  # a radius of 0 (off) is no bound: infinity for that model
+            regularizers.max_norm_(regularizers.hidden_weights(self.weights), self.radius)
 
     def _soft_threshold(self) -> None:
         """L1's proximal step in the optimizer's geometry, as regularizers.l1_thresholds."""

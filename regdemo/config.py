@@ -64,6 +64,7 @@ class Config:
     augment_strength: float = 0.5  # scales the augmentation, [0, 1]
     label_smoothing: float = 0.0  # epsilon of the cross-entropy's smoothing, [0, 0.5]
     stochastic_depth: float = 0.0  # drop-path rate of the last residual block, [0, 0.9]
+    max_norm: float = 0.0  # radius of each hidden unit's incoming weights; 0 = off, [0, 10]
     early_stopping: bool = False  # stop when val loss has not improved for `patience`
     patience: int = 50  # epochs without improvement before stopping, [1, 100000]
     min_delta: float = 0.0  # improvement smaller than this does not count, [0, 1]
@@ -169,6 +170,7 @@ LIVE_KNOBS = frozenset(
         "augment",
         "augment_strength",
         "stochastic_depth",
+        "max_norm",
         "early_stopping",
         "patience",
         "min_delta",
@@ -336,6 +338,7 @@ _CONSTRAINTS: dict[str, _Check] = {
     "augment_strength": _Check("float", 0.0, 1.0),
     "label_smoothing": _Check("float", 0.0, 0.5),
     "stochastic_depth": _Check("float", 0.0, 0.9),
+    "max_norm": _Check("float", 0.0, 10.0),
     "early_stopping": _Check("bool"),
     "patience": _Check("int", 1, MAX_EPOCHS),
     "min_delta": _Check("float", 0.0, 1.0),

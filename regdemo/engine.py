@@ -250,6 +250,8 @@ class Trainer:
                 regularizers.soft_threshold_(
                     weights, regularizers.l1_thresholds(weights, opt, opt.param_groups[0], c.l1)
                 )
+            if c.max_norm > 0:
+                regularizers.max_norm_(regularizers.hidden_weights(weights), c.max_norm)
             total = loss.detach() if total is None else total + loss.detach()
             n_batches += 1
         return float(total) / n_batches

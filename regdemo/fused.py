@@ -207,6 +207,21 @@ if njit is not None:
                 shrunk = abs(w) - threshold
                 P[j] = 0.0 if shrunk <= 0 else (shrunk if w > 0 else -shrunk)
 
+    @njit(cache=True, nogil=True)
+    def _max_norm(P, lo, n_in, n_out, radius):
+        """Project each row of the [n_out, n_in] weights at P[lo:] onto the ball of
+        `radius` (regularizers.max_norm_'s rule, in the kernel's float32)."""
+        for o in range(n_out):
+            start = lo + o * n_in
+            total = 0.0
+            for j in range(start, start + n_in):
+                total += float(P[j]) * float(P[j])
+            norm = math.sqrt(total)
+            if norm > radius:
+                scale = np.float32(radius / norm)
+                for j in range(start, start + n_in):
+                    P[j] *= scale
+
     @njit(cache=True, nogil=True, fastmath=_FAST)
     def _linear(a, w, b, out):
         """out = a @ w.T + b (a linear layer's forward pass)."""
@@ -257,7 +272,7 @@ if njit is not None:
     @njit(cache=True, nogil=True)
     def train_epoch(P, G, M, V, steps, offs, dims, act, x, yc, yr, classification, perm,
                     batch, masks, mask_offs, keep_scale, noise, sigma, opt, lr, wd, l1, l2,
-                    momentum, b1, b2, eps, smoothing):
+                    momentum, b1, b2, eps, smoothing, max_norm):
         """Train one epoch over `perm` in batches; returns the mean train-mode data loss."""
         n = perm.shape[0]
         n_layers = offs.shape[0]
@@ -347,6 +362,9 @@ if njit is not None:
                 lo = offs[layer, 1]
                 _update(P, G, M, V, lo, lo + n_out, False, opt, lr, 0.0, 0.0, 0.0,
                         momentum, b1, b2, eps, bc1, bc2)
+            if max_norm > 0:
+                for layer in range(n_layers - 1):  # hidden units' incoming weights
+                    _max_norm(P, offs[layer, 0], dims[layer], dims[layer + 1], max_norm)
         return total / max(n_batches, 1)
 
     @njit(cache=True, nogil=True)
@@ -521,7 +539,7 @@ class FusedMLP:
             1.0 / (1.0 - p) if p > 0 else 0.0, noise, 0.5 * c.augment_strength,
             OPTIMIZERS[c.optimizer], float(group["lr"]), float(group["weight_decay"]),
             c.l1, c.l2, 0.9, float(b1), float(b2), float(group.get("eps", 1e-8)),
-            c.label_smoothing if t.classification else 0.0,
+            c.label_smoothing if t.classification else 0.0, float(c.max_norm),
         ))
         global _kernels_loaded
         if not _kernels_loaded:  # the kernel just loaded scipy's BLAS: cap it now

@@ -35,6 +35,21 @@ def add_l2_grad_(weights: list[torch.Tensor], lam: float) -> None:
     torch._foreach_add_(grads, [w for w in weights if w.grad is not None], alpha=lam)
 
 
+def hidden_weights(weights: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The weight matrices that feed hidden units: every linear layer's but the output's."""
+    return [w for w in weights if w.dim() >= 2][:-1]
+
+
+@torch.no_grad()
+def max_norm_(weights: list[torch.Tensor], radius) -> None:
+    """Max-norm (the dropout paper's companion): after each step, every hidden unit's
+    incoming weight vector (a row of W, [..., out, in]) is projected back onto the ball
+    of `radius` (a float, or one per stacked model broadcast as [K, 1, 1])."""
+    for w in weights:
+        norms = torch.linalg.vector_norm(w, dim=-1, keepdim=True)
+        w.mul_((radius / norms.clamp_min(1e-12)).clamp(max=1.0))
+
+
 @torch.no_grad()
 def soft_threshold_(weights: list[torch.Tensor], thresholds: list) -> None:
     """Proximal step of L1: w <- sign(w) * max(|w| - t, 0), which lands on exact zeros."""

@@ -29,11 +29,11 @@ from regdemo.cpus import usable_cpus
 
 # Knobs a sweep can move. `width` sets every hidden layer's width at once.
 KNOBS = ("l1", "l2", "weight_decay", "dropout", "label_smoothing", "augment_strength",
-         "n_train", "width")
+         "max_norm", "n_train", "width")
 INT_KNOBS = frozenset({"n_train", "width"})
 # Fields a batched model can vary per member: runs that differ only here can be stacked.
 STACKABLE = frozenset({"l1", "l2", "weight_decay", "dropout", "label_smoothing",
-                       "augment_strength", "seed"})
+                       "augment_strength", "max_norm", "seed"})
 MIN_POINTS, MAX_POINTS = 5, 15
 MIN_SEEDS, MAX_SEEDS = 1, 5
 CHUNK_SIZE = 8  # runs per stacked unit: fixed, so results never depend on the worker count

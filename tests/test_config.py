@@ -58,6 +58,8 @@ INVALID = [
     ("augment_strength", 2),
     ("label_smoothing", 0.6),
     ("stochastic_depth", 0.95),
+    ("max_norm", -1.0),
+    ("max_norm", 10.5),
     ("early_stopping", None),
     ("patience", 0),
     ("patience", 100_001),

@@ -25,6 +25,8 @@ CASES = {
     "dropout": dict(optimizer="adam", dropout=0.3, batch_size=10),
     "jitter": dict(optimizer="adam", augment="jitter", augment_strength=0.6, batch_size=15),
     "label smoothing": dict(optimizer="adam", label_smoothing=0.2),
+    "max-norm with dropout": dict(optimizer="momentum", lr=0.5, dropout=0.3, max_norm=0.8,
+                                  batch_size=10),
     "everything": dict(optimizer="adamw", weight_decay=0.1, l1=1e-3, l2=1e-3, dropout=0.2,
                        augment="jitter", label_smoothing=0.1, batch_size=7),
     "sigmoid deep": dict(activation="sigmoid", hidden=(8, 8, 8), optimizer="adam"),

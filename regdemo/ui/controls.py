@@ -107,6 +107,10 @@ SECTIONS: dict[str, list[Control]] = {
                 "confidence instead of 100%.", step=0.05),
         Control("stochastic_depth", "Stochastic depth", "slider", "Skips residual blocks at "
                 "random while training (deeper blocks more often).", step=0.05),
+        Control("max_norm", "Max-norm", "select_slider", "Caps the length of each hidden "
+                "unit's incoming weights after every step (0 = off); with dropout it keeps a "
+                "large learning rate stable.", options=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
+                                                        10.0)),
         Control("early_stopping", "Early stopping", "toggle", "Stop when validation loss has "
                 "not improved for `patience` epochs."),
         Control("patience", "Patience (epochs)", "number", "How long to wait for a new best "

@@ -19,7 +19,8 @@ from regdemo.ui.state import get_sweeps
 DEFAULT_RANGES = {
     "l1": (1e-5, 1e-2, True), "l2": (1e-4, 1.0, True), "weight_decay": (1e-4, 1.0, True),
     "dropout": (0.0, 0.8, False), "label_smoothing": (0.0, 0.3, False),
-    "augment_strength": (0.0, 1.0, False), "n_train": (10, 400, True), "width": (2, 256, True),
+    "augment_strength": (0.0, 1.0, False), "max_norm": (0.5, 8.0, True),
+    "n_train": (10, 400, True), "width": (2, 256, True),
 }
 POLL_SECONDS = 0.5
 MIN_SWEEP_EPOCHS, MAX_SWEEP_EPOCHS = 10, 2000  # per run: a sweep is 5-75 runs on this server
