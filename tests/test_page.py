@@ -86,9 +86,10 @@ def test_choosing_a_preset_sets_every_control(app):
     """The L1 preset sets dataset, width and lambda."""
     app.run()
     app.selectbox(key="w_preset").set_value("l1_features").run()
+    preset = PRESETS["l1_features"].config
     assert app.selectbox(key="w_dataset").value == "sparse"
-    assert app.select_slider(key="w_l1").value == 0.01
-    assert app.text_input(key="w_hidden").value == "32"
+    assert app.select_slider(key="w_l1").value == preset.l1 > 0
+    assert app.text_input(key="w_hidden").value == "-".join(map(str, preset.hidden))
     assert PRESETS["l1_features"].watch in [c.value for c in app.sidebar.caption]
 
 

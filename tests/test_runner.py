@@ -6,7 +6,8 @@ import pytest
 
 from regdemo.config import Config, ConfigError
 from regdemo.engine import EpochRecord
-from regdemo.runner import ThreadRunner, _History
+from regdemo.run_base import History
+from regdemo.runner import ThreadRunner
 
 SMALL = Config(dataset="moons", n_train=40, n_val=60, hidden=(16, 16), epochs=30)
 ENDLESS = SMALL.replace(epochs=100_000)  # never finishes within a test: stop it yourself
@@ -135,7 +136,8 @@ def test_set_live_during_a_run_records_an_event_inside_the_history(runner):
     handle = runner.create(ENDLESS)
     handle.start()
     assert wait_until(lambda: epoch_of(handle) >= 3)
-    events = handle.set_live(dropout=0.5)
+    handle.set_live(dropout=0.5)
+    events = handle.snapshot().events
     assert [(e.knob, e.old, e.new) for e in events] == [("dropout", 0.0, 0.5)]
     assert handle.trainer.config.dropout == 0.5
     event = events[0]
@@ -354,8 +356,8 @@ def test_a_reconnect_within_the_grace_keeps_the_run(make_runner):
 
 # ----------------------------------------------------------------- history thinning
 def test_history_thinning_keeps_first_newest_and_order():
-    """_History never exceeds its limit, keeps epoch 1 and the newest, and stays sorted."""
-    history = _History(limit=10)
+    """History never exceeds its limit, keeps epoch 1 and the newest, and stays sorted."""
+    history = History(limit=10)
     for epoch in range(1, 101):
         history.add(fake_record(epoch))
         epochs = [r.epoch for r in history.items]
@@ -407,3 +409,26 @@ def test_a_closed_pages_run_goes_back_to_its_browser_only():
         assert set(runner.runs_of("browser-a-0123456789")) == {mine, open_tab, fork}
     finally:
         runner.stop_all()
+
+
+def test_both_backends_implement_one_run_handle_protocol():
+    """The page, the feed and the saver use only RunHandle's methods; both handles have
+    each of them, with the same parameters."""
+    import inspect
+
+    from regdemo.process_runner import ProcessRunHandle
+    from regdemo.run_base import RunHandle
+    from regdemo.thread_runner import ThreadRunHandle
+
+    methods = [n for n, v in vars(RunHandle).items()
+               if not n.startswith("_") and (callable(v) or isinstance(v, property))]
+    assert {"start", "set_live", "snapshot", "drain_unsaved", "config"} <= set(methods)
+    for name in methods:
+        want = vars(RunHandle)[name]
+        for cls in (ThreadRunHandle, ProcessRunHandle):
+            got = getattr(cls, name)
+            if callable(want):
+                assert list(inspect.signature(got).parameters) == \
+                    list(inspect.signature(want).parameters), (cls.__name__, name)
+            else:
+                assert isinstance(got, property), (cls.__name__, name)
