@@ -14,69 +14,18 @@ from regdemo.ui.routes import FEED_PATH, PLOTLY_PATH
 
 _ASSETS = Path(__file__).with_name("assets")
 
+_LOADER = (_ASSETS / "plotly_loader.js").read_text()
 _BOARD = st.components.v2.component(
     "regdemo_board",
-    js=(_ASSETS / "board.js").read_text(),
+    js=_LOADER + (_ASSETS / "board.js").read_text(),
     css=(_ASSETS / "board.css").read_text(),
     isolate_styles=False,  # the page's fonts and sizes apply inside the board
 )
 
-_STATIC_JS = """
-export default function ({ parentElement, data }) {
-  let div = parentElement.querySelector(":scope > .rd-static");
-  if (!div) {
-    div = document.createElement("div");
-    div.className = "rd-static";
-    div.dataset.chart = data.key;
-    parentElement.append(div);
-  }
-  if (div.__spec === data.spec) return;  // an unchanged figure costs nothing
-  div.__spec = data.spec;
-  if (!window.__regdemoPlotly) {
-    window.__regdemoPlotly = new Promise((resolve, reject) => {
-      if (window.Plotly) return resolve(window.Plotly);
-      const s = document.createElement("script");
-      s.src = data.plotly;
-      s.onload = () => resolve(window.Plotly);
-      s.onerror = () => { window.__regdemoPlotly = null; reject(new Error("plotly")); };
-      document.head.appendChild(s);
-    });
-  }
-  if (!div.offsetWidth) {
-    // In a tab not shown yet: Plotly would lay out a zero-width chart (NaN paths). Draw
-    // when the chart gets its size.
-    if (!div.__waiting) {
-      div.__waiting = new ResizeObserver(() => {
-        if (!div.offsetWidth) return;
-        div.__waiting.disconnect();
-        div.__waiting = null;
-        const spec = div.__spec;
-        div.__spec = null;
-        draw(spec);
-      });
-      div.__waiting.observe(div);
-    }
-    return;
-  }
-  draw(data.spec);
-  function draw(spec) {
-    div.__spec = spec;
-    window.__regdemoPlotly.then((Plotly) => plot(Plotly, spec))
-      .catch((err) => console.error("regdemo chart:", err));
-  }
-  function plot(Plotly, spec) {
-    const fig = JSON.parse(spec);
-    const layout = Object.assign({ paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-                                   autosize: true }, fig.layout || {});
-    layout.font = Object.assign({ family: '"Source Sans", "Source Sans Pro", sans-serif',
-                                  color: "#31333F", size: 13 }, layout.font || {});
-    return Plotly.react(div, fig.data || [], layout, { responsive: true, displaylogo: false });
-  }
-}
-"""
 
-_STATIC = st.components.v2.component("regdemo_static_chart", js=_STATIC_JS,
-                                     isolate_styles=False)
+_STATIC = st.components.v2.component(
+    "regdemo_static_chart", js=_LOADER + (_ASSETS / "static_chart.js").read_text(),
+    isolate_styles=False)
 
 
 def _ignore() -> None:

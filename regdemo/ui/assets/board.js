@@ -13,20 +13,6 @@ const FONT = '"Source Sans", "Source Sans Pro", "Source Sans 3", sans-serif';
 const MAX_KEPT = 6000; // points kept per run in the browser; older ones are thinned evenly
 const IDLE_MS = 1000; // poll pace while nothing of this board trains
 
-function loadPlotly(url) {
-  // One load per page, shared by every board (and every rerun of this one).
-  if (!window.__regdemoPlotly) {
-    window.__regdemoPlotly = new Promise((resolve, reject) => {
-      if (window.Plotly) return resolve(window.Plotly);
-      const s = document.createElement("script");
-      s.src = url;
-      s.onload = () => resolve(window.Plotly);
-      s.onerror = () => { window.__regdemoPlotly = null; reject(new Error("plotly")); };
-      document.head.appendChild(s);
-    });
-  }
-  return window.__regdemoPlotly;
-}
 
 // ------------------------------------------------------------------ look
 function themed(layout, projector) {
