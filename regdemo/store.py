@@ -21,53 +21,64 @@ import functools
 import io
 import json
 import math
-import numbers
 import os
-import re
 import secrets
 import socket
 import sqlite3
 import threading
 import time
-import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+
+from regdemo.run_format import (
+    DIVERGED,
+    FAILED,
+    FIELDS,
+    FINISHED,
+    FLOAT_FIELDS,
+    FORMAT,
+    FORMAT_VERSION,
+    INTERRUPTED,
+    MAX_IMPORT_BYTES,
+    MAX_INT,
+    ORIGIN,
+    RUNNING,
+    STATUSES,
+    STOPPED,
+    BadRunId,
+    Epoch,
+    ImportRejected,
+    RunInfo,
+    SavedEvent,
+    SavedRun,
+    StoreError,
+    UnknownRun,
+    check_name,
+    check_run_id,
+    config_query,
+    dumps,
+    is_run_id,
+    loads,
+    nan_row,
+    one_line,
+    parse_import,
+    plain,
+    plain_column,
+    short,
+)
+
+# What callers take from here (the format's names are re-exported for them).
+__all__ = ["DIVERGED", "FAILED", "FINISHED", "FLOAT_FIELDS", "INTERRUPTED", "MAX_IMPORT_BYTES",
+           "RUNNING", "STATUSES", "STOPPED", "BadRunId", "ImportRejected", "RunInfo",
+           "RunStore", "SavedRun", "StoreError", "UnknownRun", "check_run_id", "is_run_id"]
 
 ENV_DATA_DIR = "REGDEMO_DATA_DIR"
 DEFAULT_DATA_DIR = "runs"
 FILE_NAME = "runs.sqlite3"
 SCHEMA_VERSION = 1
-FORMAT = "regdemo-run"  # the "format" of an exported JSON run
-FORMAT_VERSION = 1
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's transaction
-MAX_NAME = 120  # characters of a run name
-MAX_IMPORT_BYTES = 32 * 1024 * 1024  # a 100,000-epoch export is about 25 MB
-MAX_IMPORT_EPOCHS = 100_000  # config.MAX_EPOCHS (not imported: the store loads without torch)
-MAX_IMPORT_EVENTS = 10_000
-MAX_JSON_TEXT = 1000  # characters of one string inside an imported config, summary or event
-
-RUNNING, FINISHED, STOPPED, DIVERGED, INTERRUPTED, FAILED = (
-    "running", "finished", "stopped", "diverged", "interrupted", "failed")
-STATUSES = (RUNNING, FINISHED, STOPPED, DIVERGED, INTERRUPTED, FAILED)
-
-# engine.EpochRecord's fields, in order (a test keeps them equal; importing the engine here
-# would load torch just to list runs).
-FIELDS = ("epoch", "train_loss", "val_loss", "train_score", "val_score", "objective",
-          "penalty", "weight_norm", "sparsity", "lr", "wall_time")
-FLOAT_FIELDS = FIELDS[1:]
-
-_RUN_ID = re.compile(r"[0-9a-f]{12}")
-# An imported event names a setting and holds numbers, true/false or short plain words (an
-# augmentation's name): nothing a chart label could render as markup.
-_EVENT_KNOB = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_EVENT_WORD = re.compile(r"[A-Za-z0-9_.+-]{0,40}")
-_MAX_INT = 2**63 - 1  # SQLite's INTEGER
-_ORIGIN = re.compile(r"[a-z][a-z_]{0,19}")  # who made a run: page, cli, sweep, import, ...
-_TOKENS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # Connections inherited through fork(): closing one in the child could checkpoint and delete
 # the WAL the parent still uses, so they are kept referenced and never touched.
 _INHERITED: list[sqlite3.Connection] = []
@@ -124,139 +135,12 @@ _INFO_SQL = (
 )
 
 
-class StoreError(ValueError):
-    """A request the store refuses (bad id, unknown run, bad name or status); one line."""
-
-
-class BadRunId(StoreError):
-    """Text that is not a run id (12 lowercase hex digits)."""
-
-
-class UnknownRun(StoreError, LookupError):
-    """A well-formed id with no saved run (never created, or deleted)."""
-
-
-class ImportRejected(StoreError):
-    """A JSON run that is too big or does not fit the export format."""
-
-
 class _Unusable(Exception):
     """The file is a readable SQLite database but not one of ours (wrong tables)."""
 
 
 class _TooNew(Exception):
     """The file was written by a newer schema: left alone, not set aside."""
-
-
-class Epoch(NamedTuple):
-    """One stored epoch: engine.EpochRecord's fields and `gap`, without needing torch."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    train_score: float
-    val_score: float
-    objective: float
-    penalty: float
-    weight_norm: float
-    sparsity: float
-    lr: float
-    wall_time: float
-
-    @property
-    def gap(self) -> float:
-        return self.val_loss - self.train_loss
-
-    def as_dict(self) -> dict[str, float]:
-        return self._asdict()
-
-
-class SavedEvent(NamedTuple):
-    """A stored live change, shaped like engine.Event (so charts draw its marker)."""
-
-    epoch: int
-    knob: str
-    old: Any
-    new: Any
-
-    @property
-    def label(self) -> str:
-        fmt = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # as engine.Event.label
-        return f"{self.knob} {fmt(self.old)} -> {fmt(self.new)} @ epoch {self.epoch}"
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One row of the runs list: everything but the per-epoch history."""
-
-    id: str
-    name: str
-    created: float  # unix seconds
-    updated: float
-    status: str
-    origin: str
-    parent: str | None
-    epochs: int  # highest epoch written
-    config: dict[str, str]  # Config.to_query(); rebuild with Config.from_query
-    summary: dict[str, Any] | None  # Trainer.summary() once finished
-    last_val_loss: float | None  # val loss of the last written epoch (None before any)
-
-    @property
-    def val_loss(self) -> float | None:
-        """The final val loss: the summary's (restored weights) or else the last epoch's."""
-        if self.summary and self.summary.get("val_loss") is not None:
-            return self.summary["val_loss"]
-        return self.last_val_loss
-
-    def to_config(self):
-        """(Config, problems) rebuilt from the stored query (imports the engine side)."""
-        from regdemo.config import Config
-
-        return Config.from_query(self.config)
-
-
-@dataclass(frozen=True)
-class SavedRun:
-    """A run as stored: its info, every epoch written, and its live changes."""
-
-    info: RunInfo
-    history: list[Epoch]
-    events: list[SavedEvent]
-
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    def columns(self) -> dict[str, list]:
-        """The history column by column (a pandas DataFrame takes this as it is)."""
-        columns = list(zip(*self.history)) or [()] * len(FIELDS)
-        return {f: list(c) for f, c in zip(FIELDS, columns)}
-
-
-def is_run_id(text: Any) -> bool:
-    """True for a well-formed run id (12 lowercase hex digits)."""
-    return isinstance(text, str) and _RUN_ID.fullmatch(text) is not None
-
-
-def check_run_id(text: Any) -> str:
-    """The id itself, or BadRunId: use on anything that came from a URL or a command line."""
-    if not is_run_id(text):
-        shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:40] + "..."
-        raise BadRunId(f"{shown} is not a run id (12 lowercase hex digits)")
-    return text
-
-
-def check_name(name: Any) -> str:
-    """The name as given, or StoreError if it is empty, too long or holds control characters."""
-    if not isinstance(name, str) or not name.strip():
-        raise StoreError("a run name must be non-empty text")
-    if len(name) > MAX_NAME:
-        raise StoreError(f"a run name has at most {MAX_NAME} characters; got {len(name)}")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise StoreError("a run name cannot contain control characters (newlines, tabs, ...)")
-    if not _utf8(name):  # a lone surrogate: from a bad JSON escape or undecodable argv bytes
-        raise StoreError("a run name must be valid Unicode text (it holds a lone surrogate)")
-    return name
 
 
 def _recovering(method):
@@ -328,13 +212,13 @@ class RunStore:
 
         `config` is a Config or its `to_query()` dict (checked by `Config.from_query`).
         """
-        query = _config_query(config)
+        query = config_query(config)
         name = check_name(name if name is not None else _default_name(query))
         if parent is not None:
             check_run_id(parent)
-        if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+        if not isinstance(origin, str) or not ORIGIN.fullmatch(origin):
             raise StoreError(f"origin must be a short lowercase word (page, cli, ...); "
-                             f"got {_short(origin)}")
+                             f"got {short(origin)}")
         run_id = check_run_id(run_id) if run_id is not None else secrets.token_hex(6)
         now = time.time()
         with self._write() as conn:
@@ -342,7 +226,7 @@ class RunStore:
                 conn.execute(
                     "INSERT INTO runs (id, name, created, updated, status, origin, parent, "
                     "owner, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, name, now, now, RUNNING, origin, parent, _owner(), _dumps(query)),
+                    (run_id, name, now, now, RUNNING, origin, parent, _owner(), dumps(query)),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"a run with id {run_id!r} exists already") from None
@@ -375,7 +259,7 @@ class RunStore:
         if status not in STATUSES or status == RUNNING:
             ended = ", ".join(s for s in STATUSES if s != RUNNING)
             raise StoreError(f"a run ends as one of {ended}; got {status!r}")
-        text = None if summary is None else _dumps(dict(summary))
+        text = None if summary is None else dumps(dict(summary))
         with self._write() as conn:
             self._touch(conn, run_id, "status = ?, summary = ?", status, text)
 
@@ -444,7 +328,7 @@ class RunStore:
                 args.append(unowned_from)
             clauses.append(mine)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        limit = max(0, min(int(limit), _MAX_INT))  # SQLite's LIMIT takes a 64-bit int
+        limit = max(0, min(int(limit), MAX_INT))  # SQLite's LIMIT takes a 64-bit int
         with self._read() as conn:
             rows = conn.execute(
                 f"{_INFO_SQL} {where} ORDER BY created DESC, id LIMIT ?", (*args, limit)
@@ -475,8 +359,8 @@ class RunStore:
                 "SELECT epoch, knob, old, new FROM events WHERE run_id = ? ORDER BY seq",
                 (run_id,),
             ).fetchall()
-        history = [Epoch._make(r) if None not in r else _nan_row(r) for r in epochs]
-        saved = [SavedEvent(e, k, _loads(o), _loads(n)) for e, k, o, n in events]
+        history = [Epoch._make(r) if None not in r else nan_row(r) for r in epochs]
+        saved = [SavedEvent(e, k, loads(o), loads(n)) for e, k, o, n in events]
         return SavedRun(_info(row), history, saved)
 
     def require(self, run_id: str) -> SavedRun:
@@ -502,15 +386,15 @@ class RunStore:
             "origin": info.origin,
             "parent": info.parent,
             "config": info.config,
-            "summary": _plain(info.summary),
-            "events": [_plain(e._asdict()) for e in run.events],
+            "summary": plain(info.summary),
+            "events": [plain(e._asdict()) for e in run.events],
         }
         body = json.dumps(head, indent=1, allow_nan=False, ensure_ascii=False)
         columns = run.columns()
         # One line per column, not one per number: a long run stays a readable file.
         lines = ",\n".join(
             f"  {json.dumps(f)}: "
-            + json.dumps(_plain_column(columns[f]), allow_nan=False, separators=(",", ":"))
+            + json.dumps(plain_column(columns[f]), allow_nan=False, separators=(",", ":"))
             for f in FIELDS
         )
         return body[:-2] + ',\n "history": {\n' + lines + "\n }\n}\n"
@@ -531,7 +415,7 @@ class RunStore:
 
         ImportRejected, with the reason, if the text is too big or does not fit the format.
         """
-        run = _parse_import(text)
+        run = parse_import(text)
         run_id = secrets.token_hex(6)
         now = time.time()
         with self._write() as conn:
@@ -539,13 +423,13 @@ class RunStore:
                 "INSERT INTO runs (id, name, created, updated, status, origin, parent, owner, "
                 "epochs, config, summary) VALUES (?, ?, ?, ?, ?, 'import', NULL, ?, ?, ?, ?)",
                 (run_id, run["name"], now, now, run["status"], _owner(),
-                 max((r[0] for r in run["history"]), default=0), _dumps(run["config"]),
-                 None if run["summary"] is None else _dumps(run["summary"])),
+                 max((r[0] for r in run["history"]), default=0), dumps(run["config"]),
+                 None if run["summary"] is None else dumps(run["summary"])),
             )
             conn.executemany(_INSERT_EPOCH, [(run_id, *r) for r in run["history"]])
             conn.executemany(
                 "INSERT INTO events (run_id, epoch, knob, old, new) VALUES (?, ?, ?, ?, ?)",
-                [(run_id, e["epoch"], e["knob"], _dumps(e["old"]), _dumps(e["new"]))
+                [(run_id, e["epoch"], e["knob"], dumps(e["old"]), dumps(e["new"]))
                  for e in run["events"]],
             )
         return run_id
@@ -621,7 +505,7 @@ class RunStore:
                 conn = _open_checked(self.path)
         except (sqlite3.Error, OSError, _Unusable, _TooNew) as exc:
             return self._in_memory(exc)
-        self.problem = (f"The saved-runs file {self.path} could not be read ({_one_line(first)});"
+        self.problem = (f"The saved-runs file {self.path} could not be read ({one_line(first)});"
                         f" it was moved to {aside.name} and a new, empty file was started.")
         return conn
 
@@ -635,12 +519,12 @@ class RunStore:
             self._conn = self._open()
             if self.problem is None:  # healthy now (another process set it aside first)
                 self.problem = (f"The saved-runs file {self.path} was found damaged while in "
-                                f"use ({_one_line(exc)}); it was opened again.")
+                                f"use ({one_line(exc)}); it was opened again.")
 
     def _in_memory(self, exc: BaseException) -> sqlite3.Connection:
         self.persistent = False
         self.problem = (f"Runs are not being saved: the saved-runs file {self.path} could not "
-                        f"be used ({_one_line(exc)}).")
+                        f"be used ({one_line(exc)}).")
         return _open_checked(":memory:")
 
 
@@ -730,11 +614,6 @@ def _file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
 def _process_start(pid: int) -> str:
     """The process's start time in clock ticks (Linux), so a reused pid is not mistaken."""
     try:
@@ -764,20 +643,6 @@ def _owner_gone(owner: str) -> bool:
     return start != "?" and _process_start(int(pid)) not in (start, "?")
 
 
-def _config_query(config) -> dict[str, str]:
-    """A Config's query dict; a dict is checked by Config.from_query first."""
-    if hasattr(config, "to_query"):
-        return config.to_query()
-    if not isinstance(config, Mapping):
-        raise StoreError(f"config must be a Config or its query dict; got {type(config).__name__}")
-    from regdemo.config import Config  # lazily: listing runs should not load torch
-
-    parsed, problems = Config.from_query({str(k): str(v) for k, v in config.items()})
-    if problems:
-        raise StoreError(f"config: {problems[0]}")
-    return parsed.to_query()
-
-
 def _default_name(query: Mapping[str, str]) -> str:
     hidden = query.get("hidden") or "linear"
     return f"{query.get('dataset', 'run')} {hidden} seed {query.get('seed', '?')}"
@@ -792,16 +657,16 @@ def _epoch_row(run_id: str, record) -> tuple:
         # float(): numpy/torch scalars become plain floats (sqlite3 binds nothing else)
         return (run_id, int(epoch), *(float(get(f)) for f in FLOAT_FIELDS))
     except (AttributeError, KeyError, TypeError) as exc:
-        raise StoreError(f"not an epoch record ({_one_line(exc)})") from None
+        raise StoreError(f"not an epoch record ({one_line(exc)})") from None
 
 
 def _event_row(run_id: str, event) -> tuple:
     get = event.get if isinstance(event, Mapping) else event.__getattribute__
     try:
-        return (run_id, int(get("epoch")), str(get("knob")), _dumps(get("old")),
-                _dumps(get("new")))
+        return (run_id, int(get("epoch")), str(get("knob")), dumps(get("old")),
+                dumps(get("new")))
     except (AttributeError, KeyError, TypeError) as exc:
-        raise StoreError(f"not an event ({_one_line(exc)})") from None
+        raise StoreError(f"not an event ({one_line(exc)})") from None
 
 
 def _info(row) -> RunInfo:
@@ -810,194 +675,6 @@ def _info(row) -> RunInfo:
     return RunInfo(
         id=run_id, name=name, created=created, updated=updated, status=status, origin=origin,
         parent=parent, epochs=epochs, config=json.loads(config),
-        summary=None if summary is None else _loads(summary),
+        summary=None if summary is None else loads(summary),
         last_val_loss=None if epochs == 0 else (math.nan if last is None else last),
     )
-
-
-def _plain(value):
-    """JSON-ready: non-finite floats become "NaN"/"Infinity"/"-Infinity"; no other types."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, float) or (isinstance(value, numbers.Real)
-                                    and not isinstance(value, numbers.Integral)):
-        value = float(value)
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    raise StoreError(f"cannot store a {type(value).__name__} as JSON")
-
-
-def _plain_column(values: list) -> list:
-    """_plain for a list of numbers, fast when all are finite (the usual case)."""
-    return values if all(map(math.isfinite, values)) else _plain(values)
-
-
-def _nan_row(row: tuple) -> Epoch:
-    return Epoch._make(math.nan if v is None else v for v in row)
-
-
-def _revive(value):
-    """The inverse of _plain: the three non-finite tokens back to floats."""
-    if isinstance(value, str):
-        return _TOKENS.get(value, value)
-    if isinstance(value, dict):
-        return {k: _revive(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_revive(v) for v in value]
-    return value
-
-
-def _dumps(value) -> str:
-    return json.dumps(_plain(value), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-
-
-def _loads(text: str):
-    return _revive(json.loads(text))
-
-
-# --- import checks
-
-
-def _parse_import(text: str | bytes) -> dict:
-    """The checked content of an exported run, or ImportRejected with the first problem."""
-    size = len(text.encode() if isinstance(text, str) else text)
-    if size > MAX_IMPORT_BYTES:
-        raise ImportRejected(f"cannot import run: {size:,} bytes is over the limit of "
-                             f"{MAX_IMPORT_BYTES:,}")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise ImportRejected(f"cannot import run: not JSON ({_one_line(exc)})") from None
-
-    def reject(message: str):
-        raise ImportRejected(f"cannot import run: {message}")
-
-    if not isinstance(data, dict):
-        reject("expected a JSON object")
-    if data.get("format", FORMAT) != FORMAT:
-        reject(f"'format' is {_short(data.get('format'))}, not {FORMAT!r}")
-    version = data.get("version", FORMAT_VERSION)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        reject(f"format version {_short(version)} is newer than this regdemo reads")
-    name = data.get("name", "imported run")
-    try:
-        check_name(name)
-    except StoreError as exc:
-        reject(str(exc))
-    status = data.get("status", FINISHED)
-    if status not in STATUSES:
-        reject(f"'status' must be one of {', '.join(STATUSES)}; got {_short(status)}")
-    if status == RUNNING:
-        status = INTERRUPTED  # nothing here is writing it any more
-
-    config = data.get("config")
-    if not isinstance(config, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_JSON_TEXT
-            and _utf8(k) and _utf8(v) for k, v in config.items()):
-        reject("'config' must be an object of setting names to text values")
-    try:
-        query = _config_query(config)
-    except StoreError as exc:
-        reject(str(exc))
-
-    summary = data.get("summary")
-    if summary is not None and not (isinstance(summary, dict) and len(summary) <= 100
-                                    and all(_scalar(k) and len(k) <= 100 and _scalar(v)
-                                            for k, v in summary.items())):
-        reject("'summary' must be an object of numbers, text, true/false or null")
-
-    events = data.get("events", [])
-    if not isinstance(events, list) or len(events) > MAX_IMPORT_EVENTS:
-        reject(f"'events' must be a list of at most {MAX_IMPORT_EVENTS:,} changes")
-    for i, e in enumerate(events):
-        if not (isinstance(e, dict) and {"epoch", "knob", "old", "new"} <= e.keys()
-                and _whole(e["epoch"]) and 0 <= e["epoch"] <= MAX_IMPORT_EPOCHS
-                and isinstance(e["knob"], str) and _EVENT_KNOB.fullmatch(e["knob"])
-                and _event_value(e["old"]) and _event_value(e["new"])):
-            reject(f"events[{i}] must be an object with epoch, knob (a setting's name), "
-                   "old and new (numbers, true/false or short plain words)")
-
-    return {"name": name, "status": status, "config": query,
-            "summary": None if summary is None else _revive(summary),
-            "events": [_revive(e) for e in events], "history": _import_history(data, reject)}
-
-
-def _import_history(data: dict, reject) -> list[tuple]:
-    history = data.get("history")
-    if isinstance(history, list):  # rows, as `python -m regdemo train --out x.json` writes
-        if not all(isinstance(row, dict) for row in history):
-            reject("'history' rows must be objects")
-        history = {f: [row.get(f) for row in history] for f in FIELDS}
-    if not isinstance(history, dict):
-        reject("'history' must be an object of columns (or a list of rows)")
-    columns = []
-    for f in FIELDS:
-        column = history.get(f)
-        if not isinstance(column, list):
-            reject(f"history column {f!r} is missing")
-        columns.append(column)
-    n = len(columns[0])
-    if n > MAX_IMPORT_EPOCHS:
-        reject(f"{n:,} epochs is over the limit of {MAX_IMPORT_EPOCHS:,}")
-    if any(len(c) != n for c in columns):
-        reject("history columns have different lengths")
-    epochs = columns[0]
-    if not all(_whole(e) and 0 <= e <= MAX_IMPORT_EPOCHS for e in epochs) or any(
-            a >= b for a, b in zip(epochs, epochs[1:])):
-        reject(f"history 'epoch' must be whole numbers in increasing order, at most "
-               f"{MAX_IMPORT_EPOCHS:,}")
-    floats = []
-    for f, column in zip(FLOAT_FIELDS, columns[1:]):
-        values = []
-        for i, v in enumerate(column):
-            if v is None:  # how other tools write NaN in JSON
-                v = math.nan
-            elif isinstance(v, str) and v in _TOKENS:
-                v = _TOKENS[v]
-            elif isinstance(v, bool) or not isinstance(v, (int, float)):
-                reject(f"history {f!r}[{i}] must be a number; got {_short(v)}")
-            try:
-                values.append(float(v))
-            except OverflowError:  # an int past a float's range, like 10**400
-                reject(f"history {f!r}[{i}] must be a number in a float's range")
-        floats.append(values)
-    return list(zip(epochs, *floats))
-
-
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _scalar(value) -> bool:
-    if isinstance(value, str):
-        return len(value) <= MAX_JSON_TEXT and _utf8(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return -_MAX_INT <= value <= _MAX_INT
-    return value is None or isinstance(value, (bool, float))
-
-
-def _event_value(value) -> bool:
-    if isinstance(value, str):
-        return _EVENT_WORD.fullmatch(value) is not None
-    return _scalar(value)
-
-
-def _utf8(text: str) -> bool:
-    """False for text SQLite cannot store (lone surrogates, e.g. from a "\\udcff" escape)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from regdemo import store as store_
+from regdemo import run_format as store_  # the saved-run format: its limits and codec
 from regdemo.engine import EpochRecord, Trainer
 from regdemo.presets import PRESETS
 from regdemo.store import (
@@ -224,10 +224,10 @@ def test_export_json_is_strict_and_parses_back_to_the_same_run(store, trained):
     assert data["config"] == trainer.config.to_query()
     assert data["history"]["val_loss"][7] == "NaN"
     assert data["history"]["train_loss"][6] == "Infinity"
-    revived = store_._revive(data["history"])
+    revived = store_.revive(data["history"])
     assert _same([dict(zip(revived, row)) for row in zip(*revived.values())],
                  [r.as_dict() for r in records])
-    assert _same(store_._revive(data["summary"]), summary)
+    assert _same(store_.revive(data["summary"]), summary)
     assert len(data["events"]) == len(trainer.events)
 
 

@@ -130,6 +130,8 @@ def _fits_its_widget(control: controls.Control, value) -> bool:
         return isinstance(value, bool)
     if control.widget == "select_slider":
         return isinstance(value, float) and math.isfinite(value)
+    if control.widget == "multiselect":
+        return isinstance(value, list) and set(value) <= set(control.options)
     return isinstance(value, str)
 
 

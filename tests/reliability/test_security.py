@@ -381,8 +381,9 @@ def test_the_cli_refuses_a_traversal_id_in_one_line(tmp_path, capsys, action):
 
 
 def test_a_link_cannot_name_a_run_or_a_file(make_page):
-    """The page takes no run id or path from a link: such keys are ignored, an unknown
-    preset is refused by name, and no file's content shows up."""
+    """The page takes no path from a link and a run id only as 12 hex digits (a read-only
+    shared run): other keys are ignored, an unknown preset and a bad 'run' are refused by
+    name, and no file's content shows up."""
     at = make_page()
     for key in ("run", "id", "run_id", "file", "data_dir", "preset"):
         at.query_params[key] = "../../etc/passwd"
@@ -390,7 +391,9 @@ def test_a_link_cannot_name_a_run_or_a_file(make_page):
     assert not at.exception
     shown = [re.sub(r"\\(.)", r"\1", w) for w in messages(at.warning)]  # as rendered
     assert [w for w in shown if "passwd" in w] == [
-        "Ignored from the link:\n- unknown preset '../../etc/passwd'; showing 'overfit'"]
+        "Ignored from the link:\n- unknown preset '../../etc/passwd'; showing 'overfit'\n"
+        "- 'run' must be a saved run's id (12 lowercase hex digits); got '../../etc/passwd'"]
+    assert "shared_run" not in at.session_state
     page_text = " ".join(str(e.proto) for e in _elements(at._tree) if hasattr(e, "proto"))
     assert "root:x:0:0" not in page_text
 
