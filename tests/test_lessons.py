@@ -17,6 +17,7 @@ import torch
 
 from regdemo.augment import AUGMENTATIONS, DataInfo
 from regdemo.config import LIVE_KNOBS, Config, ConfigError
+from regdemo.datasets import make_split
 from regdemo.engine import Trainer
 from regdemo.lessons import LESSONS, TECHNIQUES, Lesson, Step, get_lesson, play
 from regdemo.models import DropPath
@@ -147,39 +148,45 @@ def test_play_applies_live_changes_at_the_stated_epochs():
 # ------------------------------------------------------------------ overfitting
 @pytest.mark.parametrize("seed", SEEDS)
 def test_overfit_capacity_claims(seed):
-    """Big net memorises; 10x data and a tiny net both shrink the gap by a lot."""
+    """Big net memorises; 10x data shrinks the gap by a lot; a tiny net cannot memorise."""
     big, more_data, small = _runs("overfit_capacity", seed)
-    assert _first(big, 1.0) <= 60
+    assert _first(big, 1.0) <= 90
     assert big.best_epoch <= 40
     lowest = min(r.val_loss for r in big.history)
     assert big.history[-1].val_loss > 3 * lowest  # climbs for the rest of the run
     at_best = _at(big, big.best_epoch).val_score
     assert big.history[-1].val_score == pytest.approx(at_best, abs=0.06)  # accuracy: flat
-    assert more_data.history[-1].gap < 0.4 * big.history[-1].gap
-    assert more_data.history[-1].val_score > big.history[-1].val_score + 0.02
-    assert small.history[-1].gap < 0.4 * big.history[-1].gap
-    assert small.history[-1].weight_norm < 0.4 * big.history[-1].weight_norm
-    assert small.history[-1].gap > _at(small, 150).gap  # still growing
+    assert more_data.history[-1].gap < 0.5 * big.history[-1].gap
+    assert more_data.history[-1].val_loss < 0.5 * big.history[-1].val_loss
+    # 2-7 points better on seeds 0-4; seed 5's 40 points already reach 90%, near the top
+    # for moons this noisy, and there 400 points only tie.
+    assert more_data.history[-1].val_score > big.history[-1].val_score - 0.01
+    assert small.history[-1].gap < 0.2 * big.history[-1].gap
+    assert small.history[-1].weight_norm < 0.3 * big.history[-1].weight_norm
+    assert max(r.train_score for r in small.history) < 1.0  # never gets all 40 right
 
 
 def test_overfit_capacity_figures():
     """The figures the overfitting lesson quotes, on the page's seed."""
     big, more_data, small = _runs("overfit_capacity")
-    _quote("overfit_capacity", "17,000 weights", "Within about 10 epochs", "around epoch 3",
-           "(about 0.39)", "to about 2.5 by epoch 300", "near 83%")
+    _quote("overfit_capacity", "17,000 weights", "Within about 50 epochs", "around epoch 22",
+           "(about 0.31)", "to about 2.3 by epoch 300", "near 85%", "the 250 epochs after")
     assert sum(w.numel() for w in big._weights) == pytest.approx(17_000, rel=0.05)
-    assert _first(big, 1.0) <= 12
-    assert big.best_epoch == pytest.approx(3, abs=2)
-    assert min(r.val_loss for r in big.history) == pytest.approx(0.39, abs=0.03)
-    assert big.history[-1].val_loss == pytest.approx(2.5, abs=0.3)
-    assert big.history[-1].val_score == pytest.approx(0.83, abs=0.015)
-    _quote("overfit_capacity", "about 0.3 instead of 2.5", "to about 90%")
+    assert _first(big, 1.0) == pytest.approx(50, abs=8)
+    assert big.best_epoch == pytest.approx(22, abs=4)
+    assert min(r.val_loss for r in big.history) == pytest.approx(0.31, abs=0.03)
+    assert big.history[-1].val_loss == pytest.approx(2.3, abs=0.3)
+    assert big.history[-1].val_score == pytest.approx(0.85, abs=0.015)
+    _quote("overfit_capacity", "about 0.3 instead of 2.3", "to about 88%")
     assert more_data.history[-1].gap == pytest.approx(0.3, abs=0.1)
-    assert more_data.history[-1].val_score == pytest.approx(0.90, abs=0.02)
-    _quote("overfit_capacity", "stays near 4", "is about 13", "gap ends near 0.7")
-    assert max(r.weight_norm for r in small.history) == pytest.approx(4, abs=0.6)
-    assert big.history[-1].weight_norm == pytest.approx(13, abs=0.7)
-    assert small.history[-1].gap == pytest.approx(0.7, abs=0.12)
+    assert more_data.history[-1].val_score == pytest.approx(0.88, abs=0.02)
+    _quote("overfit_capacity", "stays near 5", "is about 31", "stays near 88%",
+           "gap ends near 0.07")
+    assert max(r.weight_norm for r in small.history) == pytest.approx(5, abs=0.6)
+    assert big.history[-1].weight_norm == pytest.approx(31, abs=1.5)
+    assert small.history[-1].train_score == pytest.approx(0.88, abs=0.03)
+    assert max(r.train_score for r in small.history) < 1.0
+    assert small.history[-1].gap == pytest.approx(0.07, abs=0.04)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -193,65 +200,72 @@ def test_label_noise_is_learned_late(seed):
     peak = max(r.val_score for r in noisy.history[:100])
     assert noisy.history[-1].val_score < peak - 0.08
     assert min(r.val_score for r in clean.history[100:]) > 0.9
-    assert clean.history[-1].val_loss > 1.5 * min(r.val_loss for r in clean.history)
+    assert clean.history[-1].val_loss > 1.3 * min(r.val_loss for r in clean.history)
 
 
 def test_label_noise_figures():
     """The figures the label-noise lesson quotes, on the page's seed."""
     noisy, clean = _runs("overfit_label_noise")
     early = _partial("overfit_label_noise", 50)
-    _quote("overfit_label_noise", "22 of the 100", "to about 93%", "stays near 77%",
-           "about 96%", "(18 of 22)", "to about 80%")
-    assert int(noisy.split.flipped.sum()) == 22
+    _quote("overfit_label_noise", "18 of the 100", "to about 93%", "stays near 80%",
+           "about 97%", "(16 of 18)", "to about 81%")
+    assert int(noisy.split.flipped.sum()) == 18
     assert _at(noisy, 50).val_score == pytest.approx(0.93, abs=0.015)
-    assert _at(noisy, 50).train_score == pytest.approx(0.77, abs=0.03)
-    assert noisy.history[-1].train_score == pytest.approx(0.96, abs=0.02)
-    assert _agrees_with_flipped(noisy) * 22 == pytest.approx(18, abs=2)
-    assert _agrees_with_flipped(early) * 22 <= 3
-    assert noisy.history[-1].val_score == pytest.approx(0.80, abs=0.02)
-    _quote("overfit_label_noise", "near 96% from epoch ", "from about 0.13 to 0.33")
-    assert all(0.94 <= r.val_score <= 0.975 for r in clean.history[30:])
-    assert min(r.val_loss for r in clean.history) == pytest.approx(0.13, abs=0.02)
-    assert clean.history[-1].val_loss == pytest.approx(0.33, abs=0.04)
+    assert _at(noisy, 50).train_score == pytest.approx(0.80, abs=0.03)
+    assert noisy.history[-1].train_score == pytest.approx(0.97, abs=0.02)
+    assert _agrees_with_flipped(noisy) * 18 == pytest.approx(16, abs=2)
+    assert _agrees_with_flipped(early) * 18 <= 3
+    assert noisy.history[-1].val_score == pytest.approx(0.81, abs=0.02)
+    _quote("overfit_label_noise", "near 95% from epoch 50", "from about 0.15 to 0.38")
+    assert all(0.94 <= r.val_score <= 0.965 for r in clean.history[49:])
+    assert min(r.val_loss for r in clean.history) == pytest.approx(0.15, abs=0.02)
+    assert clean.history[-1].val_loss == pytest.approx(0.38, abs=0.04)
 
 
 # ------------------------------------------------------------------ L2 and weight decay
 @pytest.mark.parametrize("seed", SEEDS)
 def test_l2_shrinks_weights_and_gap_while_on(seed):
-    """L2 on at 100: norm and gap fall; L2 off at 200: both come back."""
+    """L2 on at 100: norm and gap fall, a few tangled points are given up; off at 200: all
+    three come back."""
     (run,) = _runs("l2", seed)
     on, during, off = _at(run, 100), _at(run, 200), run.history[-1]
+    assert on.train_score == 1.0
     assert during.weight_norm < 0.4 * on.weight_norm
     assert during.gap < 0.4 * on.gap
-    assert during.train_score >= 0.975  # the fit itself survives
+    assert 0.875 <= during.train_score < 1.0  # gives up a few points, keeps the rest
     assert off.gap > 2.5 * during.gap
     assert off.weight_norm > 1.5 * during.weight_norm
+    assert off.train_score == 1.0  # memorised again
 
 
 def test_l2_figures():
     """The figures the L2 lesson quotes, on the page's seed."""
     (run,) = _runs("l2")
-    _quote("l2", "weight norm is about 12.5", "gap about 2.2", "falls to about 4",
-           "gap to about 0.8", "norm about 7", "reopens to about 2.3")
-    assert _at(run, 100).weight_norm == pytest.approx(12.5, abs=0.5)
-    assert _at(run, 100).gap == pytest.approx(2.2, abs=0.2)
-    assert _at(run, 150).weight_norm == pytest.approx(4, abs=0.6)
-    assert _at(run, 150).gap == pytest.approx(0.8, abs=0.1)
-    _quote("l2", "training accuracy stays 100%")
-    assert all(r.train_score == 1.0 for r in run.history[99:200])
-    assert run.history[-1].weight_norm == pytest.approx(7, abs=0.7)
-    assert run.history[-1].gap == pytest.approx(2.3, abs=0.25)
+    _quote("l2", "weight norm is about 25", "gap about 1.2", "falls to about 7",
+           "gap to about 0.1", "norm about 16", "reopens to about 1.0")
+    assert _at(run, 100).weight_norm == pytest.approx(25, abs=1)
+    assert _at(run, 100).gap == pytest.approx(1.2, abs=0.15)
+    assert _at(run, 150).weight_norm == pytest.approx(7, abs=0.7)
+    assert _at(run, 150).gap == pytest.approx(0.1, abs=0.05)
+    _quote("l2", "drops to about 92%: the 3 points", "back to 100%")
+    assert _at(run, 150).train_score == pytest.approx(0.92, abs=0.015)
+    assert round((1 - _at(run, 150).train_score) * 40) == 3
+    assert run.history[-1].train_score == 1.0
+    assert run.history[-1].weight_norm == pytest.approx(16, abs=1.5)
+    assert run.history[-1].gap == pytest.approx(1.0, abs=0.2)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_adamw_decay_needs_a_far_larger_number_than_adam(seed):
-    """AdamW at 0.01 is as good as no decay; at 10 it bites; Adam's coupled 0.01 bites."""
+    """AdamW at 0.01 is as good as no decay; at 5 it bites; Adam's coupled 0.01 bites."""
     adamw, adam = _runs("weight_decay_adamw", seed)
     plain = _runs("overfit_capacity", seed)[0]  # the same run without any decay
-    assert _at(adamw, 100).gap == pytest.approx(_at(plain, 100).gap, rel=0.03)
-    assert _at(adamw, 100).weight_norm == pytest.approx(_at(plain, 100).weight_norm, rel=0.01)
+    # 100 epochs of a memorising net amplify AdamW's tiny pull: the gap moves by up to
+    # 12% (seed 3), the weight norm by under 2%, where decay 5 takes 85-95% off the gap.
+    assert _at(adamw, 100).gap == pytest.approx(_at(plain, 100).gap, rel=0.15)
+    assert _at(adamw, 100).weight_norm == pytest.approx(_at(plain, 100).weight_norm, rel=0.02)
     assert adamw.history[-1].weight_norm < 0.65 * _at(adamw, 100).weight_norm
-    assert adamw.history[-1].gap < 0.4 * _at(adamw, 100).gap
+    assert adamw.history[-1].gap < 0.25 * _at(adamw, 100).gap
     assert adam.history[-1].weight_norm < 0.4 * plain.history[-1].weight_norm
     assert adam.history[-1].gap < 0.4 * plain.history[-1].gap
 
@@ -259,20 +273,24 @@ def test_adamw_decay_needs_a_far_larger_number_than_adam(seed):
 def test_weight_decay_figures():
     """The figures the weight-decay lesson quotes, and its arithmetic, on the page's seed."""
     adamw, adam = _runs("weight_decay_adamw")
-    _quote("weight_decay_adamw", "weight norm about 12.4, gap about 2.2",
-           "norm is down to about 7", "gap to about 0.7", "norm about 4, gap about 0.8")
-    assert _at(adamw, 100).weight_norm == pytest.approx(12.4, abs=0.4)
-    assert _at(adamw, 100).gap == pytest.approx(2.2, abs=0.2)
-    assert adamw.history[-1].weight_norm == pytest.approx(7, abs=0.7)
-    assert adamw.history[-1].gap == pytest.approx(0.7, abs=0.12)
-    assert adam.history[-1].weight_norm == pytest.approx(4, abs=0.5)
-    assert adam.history[-1].gap == pytest.approx(0.8, abs=0.1)
-    _quote("weight_decay_adamw", "lr × 10 = 5%", "removes 0.005% per step",
-           "about 1.5% over the whole run", "a thousand times apart")
+    _quote("weight_decay_adamw", "weight norm about 25, gap about 1.2",
+           "norm is down to about 10", "gap to about 0.05", "norm about 5, gap about 0.1")
+    assert _at(adamw, 100).weight_norm == pytest.approx(25, abs=1)
+    assert _at(adamw, 100).gap == pytest.approx(1.2, abs=0.15)
+    assert adamw.history[-1].weight_norm == pytest.approx(10, abs=1)
+    assert adamw.history[-1].gap == pytest.approx(0.05, abs=0.04)
+    assert adam.history[-1].weight_norm == pytest.approx(5, abs=0.5)
+    assert adam.history[-1].gap == pytest.approx(0.1, abs=0.04)
+    _quote("weight_decay_adamw", "lr × 5 = 5%", "lr 0.01 a decay of 0.01",
+           "removes 0.01% per step", "about 3% over the whole run", "hundreds of times apart")
+    lesson = LESSONS["weight_decay_adamw"]
     lr, epochs = adamw.config.lr, adamw.config.epochs
-    assert lr * 10 == pytest.approx(0.05)
-    assert lr * 0.01 == pytest.approx(0.00005)
-    assert 1 - (1 - lr * 0.01) ** epochs == pytest.approx(0.015, abs=0.001)
+    strong, default = lesson.steps[1].live["weight_decay"], lesson.config.weight_decay
+    assert (lr, default, strong) == (0.01, 0.01, 5.0)
+    assert lr * strong == pytest.approx(0.05)
+    assert lr * default == pytest.approx(0.0001)
+    assert 1 - (1 - lr * default) ** epochs == pytest.approx(0.03, abs=0.001)
+    assert 100 <= strong / default < 1000
 
 
 def test_adam_weight_decay_is_exactly_l2():
@@ -288,7 +306,8 @@ def test_adam_weight_decay_is_exactly_l2():
 # ------------------------------------------------------------------ L1
 @pytest.mark.parametrize("seed", SEEDS)
 def test_l1_cuts_the_noise_inputs_to_exact_zeros(seed):
-    """L1 mid-run: >90% exact zeros, weight concentrated on x0-x4; L2 cuts no input."""
+    """L1 mid-run: >90% exact zeros, every informative input kept and nearly all the noise
+    inputs cut; L2 cuts no input."""
     l1, l2 = _runs("l1_sparsity", seed)
     informative = list(l1.split.informative)
     noise = [i for i in range(l1.split.n_features) if i not in informative]
@@ -296,39 +315,51 @@ def test_l1_cuts_the_noise_inputs_to_exact_zeros(seed):
     assert _at(l1, 150).sparsity > 0.9
     assert _at(l1, 150).val_score > _at(l1, 100).val_score + 0.04
     imp = l1.feature_importance()
-    assert (imp > 0).sum() <= 16  # of 40
-    assert (imp[noise] == 0).mean() > 0.6
+    assert (imp > 0).sum() <= 12  # of 40
+    assert (imp[informative] > 0).all()
+    assert (imp[noise] == 0).mean() > 0.8
     share = imp[informative].sum() / imp.sum()  # 5 of 40 inputs: 0.125 if spread evenly
     imp2 = l2.feature_importance()
     assert (imp2 > 0).all()
-    assert share > imp2[informative].sum() / imp2.sum() + 0.15
+    assert share > imp2[informative].sum() / imp2.sum() + 0.3
     assert l2.history[-1].val_score > _at(l1, 100).val_score
 
 
 def test_l1_figures():
-    """The figures the L1 lesson quotes, on the page's seed."""
+    """The figures the L1 lesson quotes, and the ceiling it names, on the page's seed."""
     l1, l2 = _runs("l1_sparsity")
-    _quote("l1_sparsity", "within 10 epochs", "near 80%", "sparsity is 0%", "past 90%",
-           "to about 99%", "about 9 of the 40", "over 80% of the weight", "to about 92%")
-    assert _first(l1, 1.0) <= 10
-    assert _at(l1, 100).val_score == pytest.approx(0.80, abs=0.02)
+    _quote("l1_sparsity", "within about 30 epochs", "near 84%", "sparsity is 0%", "past 90%",
+           "to about 89%", "about 6 of the 40", "all five of x0 to x4",
+           "over 95% of the weight", "drops to about 96%", "to about 87%", "84% into 89%")
+    assert _first(l1, 1.0) == pytest.approx(30, abs=5)
+    assert _at(l1, 100).val_score == pytest.approx(0.84, abs=0.015)
     assert _at(l1, 100).sparsity == 0
     assert _at(l1, 150).sparsity > 0.9
-    assert _at(l1, 150).val_score == pytest.approx(0.99, abs=0.01)
+    assert _at(l1, 150).val_score == pytest.approx(0.89, abs=0.015)
     imp = l1.feature_importance()
-    assert (imp > 0).sum() == pytest.approx(9, abs=2)
-    assert imp[list(l1.split.informative)].sum() / imp.sum() > 0.8
-    assert (imp[list(range(5, 40))] == 0).sum() >= 28  # noise inputs cut exactly
-    assert l2.history[-1].val_score == pytest.approx(0.92, abs=0.015)
+    assert (imp > 0).sum() == pytest.approx(6, abs=2)
+    assert (imp[list(l1.split.informative)] > 0).all()
+    assert imp[list(l1.split.informative)].sum() / imp.sum() > 0.95
+    assert (imp[list(range(5, 40))] == 0).sum() >= 32  # noise inputs cut exactly
+    assert l1.history[-1].train_score == pytest.approx(0.96, abs=0.02)
+    assert l2.history[-1].val_score == pytest.approx(0.87, abs=0.015)
+    # "about 93% is the ceiling": the best rule for this data, estimated on 4000 points.
+    _quote("l1_sparsity", "about 93% is the ceiling")
+    big = make_split("sparse", 4000, 4000, seed=0)
+    one, zero = big.x_train[big.y_train == 1].mean(0), big.x_train[big.y_train == 0].mean(0)
+    best = float((((big.x_val - (one + zero) / 2) @ (one - zero) > 0) == big.y_val).mean())
+    assert best == pytest.approx(0.93, abs=0.015)
+    assert l1.history[-1].val_score < best
 
 
 # ------------------------------------------------------------------ dropout
 @pytest.mark.parametrize("seed", SEEDS)
 def test_dropout_lets_go_of_the_wrong_labels(seed):
-    """Dropout on at 100: training accuracy falls, validation accuracy and truth win."""
+    """Dropout on mid-run: training accuracy falls, validation accuracy and truth win."""
     live, fresh = _runs("dropout", seed)
     plain = _runs("overfit_label_noise", seed)[0]  # the same run without dropout
-    assert _at(live, 150).train_score < _at(live, 100).train_score - 0.03
+    on = LESSONS["dropout"].steps[1].at_epoch
+    assert _at(live, on + 50).train_score < _at(live, on).train_score - 0.03
     assert live.history[-1].val_score > plain.history[-1].val_score + 0.05
     assert _agrees_with_flipped(live) < 0.5 * _agrees_with_flipped(plain)
     assert fresh.history[-1].val_score > plain.history[-1].val_score + 0.06
@@ -339,20 +370,24 @@ def test_dropout_figures():
     """The figures the dropout lesson quotes, on the page's seed."""
     live, fresh = _runs("dropout")
     plain = _runs("overfit_label_noise")[0]
-    _quote("dropout", "about 86%", "peak of about 94% to 85%", "to about 77%",
-           "back above 90%", "ends near 89%", "ends near 80%")
-    assert _at(live, 100).train_score == pytest.approx(0.86, abs=0.02)
-    assert max(r.val_score for r in live.history[:100]) == pytest.approx(0.94, abs=0.01)
-    assert _at(live, 100).val_score == pytest.approx(0.85, abs=0.015)
-    assert _at(live, 150).train_score == pytest.approx(0.77, abs=0.03)
-    assert _at(live, 150).val_score > 0.9
+    before = _partial("dropout", 150)
+    _quote("dropout", "about 89% and rising", "11 of the 18", "peak of about 93% to about 85%",
+           "to about 80%", "ends near 89%", "ends near 81%")
+    assert LESSONS["dropout"].steps[1].at_epoch == 150
+    assert _at(live, 150).train_score == pytest.approx(0.89, abs=0.02)
+    assert _agrees_with_flipped(before) * 18 == pytest.approx(11, abs=2)
+    assert max(r.val_score for r in live.history[:150]) == pytest.approx(0.93, abs=0.01)
+    # The noisy net's validation accuracy jumps by 2-3 points from epoch to epoch here:
+    # "about 85%" is the level of the curve over epochs 141-150.
+    assert np.mean([r.val_score for r in live.history[140:150]]) == pytest.approx(0.85, abs=0.015)
+    assert _at(live, 200).train_score == pytest.approx(0.80, abs=0.03)
     assert live.history[-1].val_score == pytest.approx(0.89, abs=0.015)
-    assert plain.history[-1].val_score == pytest.approx(0.80, abs=0.02)
-    _quote("dropout", "near 75% all run", "ends near 91%", "only 7 of the 22 instead of 18")
-    assert all(0.70 <= r.train_score <= 0.80 for r in fresh.history[20:])
-    assert fresh.history[-1].val_score == pytest.approx(0.91, abs=0.015)
-    assert _agrees_with_flipped(live) * 22 == pytest.approx(7, abs=2)
-    assert _agrees_with_flipped(plain) * 22 == pytest.approx(18, abs=2)
+    assert plain.history[-1].val_score == pytest.approx(0.81, abs=0.02)
+    _quote("dropout", "near 80% all run", "ends near 89%", "only 5 of the 18 instead of 16")
+    assert all(0.72 <= r.train_score <= 0.86 for r in fresh.history[20:])
+    assert fresh.history[-1].val_score == pytest.approx(0.89, abs=0.015)
+    assert _agrees_with_flipped(live) * 18 == pytest.approx(5, abs=2)
+    assert _agrees_with_flipped(plain) * 18 == pytest.approx(16, abs=2)
 
 
 # ------------------------------------------------------------------ early stopping
@@ -373,31 +408,34 @@ def test_early_stopping_keeps_the_best_epoch_and_patience_matters(seed):
 def test_early_stopping_figures():
     """The figures the early-stopping lesson quotes, on the page's seed."""
     plain, patient, hasty = _runs("early_stopping")
-    _quote("early_stopping", "near epoch 60", "at epoch 61", "(about 0.31",
-           "validation accuracy about 92%", "to about 0.75", "down to about 80%")
-    assert plain.best_epoch == 61
-    assert _at(plain, 61).val_loss == pytest.approx(0.31, abs=0.01)
-    assert _at(plain, 61).val_score == pytest.approx(0.92, abs=0.01)
-    assert plain.history[-1].val_loss == pytest.approx(0.75, abs=0.05)
-    assert plain.history[-1].val_score == pytest.approx(0.80, abs=0.02)
-    _quote("early_stopping", "stops at epoch 111", "weights of epoch 61",
-           "stops at epoch 11 and keeps epoch 6", "validation loss 0.33", "about 89%")
-    assert (patient.epoch, patient.restored_epoch) == (111, 61)
+    _quote("early_stopping", "near epoch 60 and climbs", "bottoms out near epoch 60",
+           "(about 0.28", "validation accuracy about 92%", "to about 0.73", "down to about 81%")
+    best = plain.best_epoch
+    assert best == pytest.approx(60, abs=3)
+    assert _at(plain, best).val_loss == pytest.approx(0.28, abs=0.01)
+    assert _at(plain, best).val_score == pytest.approx(0.92, abs=0.01)
+    assert plain.history[-1].val_loss == pytest.approx(0.73, abs=0.05)
+    assert plain.history[-1].val_score == pytest.approx(0.81, abs=0.02)
+    _quote("early_stopping", "stops near epoch 110, 50 epochs after the best one",
+           "restores that best epoch's weights", "stops near epoch 13 and keeps epoch 8",
+           "validation loss about 0.36", "about 83%")
+    assert (patient.epoch, patient.restored_epoch) == (best + 50, best)
+    assert patient.epoch == pytest.approx(110, abs=3)
     assert patient.scores()[3] == pytest.approx(0.92, abs=0.01)
-    assert (hasty.epoch, hasty.restored_epoch) == (11, 6)
-    assert hasty.scores()[1] == pytest.approx(0.33, abs=0.01)
-    assert hasty.scores()[3] == pytest.approx(0.89, abs=0.01)
+    assert hasty.epoch == hasty.restored_epoch + 5
+    assert hasty.restored_epoch == pytest.approx(8, abs=1)
+    assert hasty.scores()[1] == pytest.approx(0.36, abs=0.01)
+    assert hasty.scores()[3] == pytest.approx(0.83, abs=0.01)
 
 
 # ------------------------------------------------------------------ augmentation
 @pytest.mark.parametrize("seed", SEEDS)
 def test_jitter_undoes_overfitting(seed):
-    """Jitter mid-run shrinks the gap a lot, and val loss ends below the plain run's best."""
+    """Jitter mid-run shrinks the gap a lot, and val loss ends back near the plain run's best."""
     (run,) = _runs("augment_jitter", seed)
     plain = _runs("overfit_capacity", seed)[0]
     assert _at(run, 200).gap < 0.35 * _at(run, 100).gap
     assert run.history[-1].gap < 0.25 * _at(run, 100).gap
-    # back to about the best the plain run ever reached (below it on the page's seed)
     assert run.history[-1].val_loss < 1.15 * min(r.val_loss for r in plain.history)
 
 
@@ -405,14 +443,16 @@ def test_jitter_figures():
     """The figures the jitter lesson quotes (and its noise scale), on the page's seed."""
     (run,) = _runs("augment_jitter")
     plain = _runs("overfit_capacity")[0]
-    _quote("augment_jitter", "about 2.2 by epoch 100", "a quarter of a feature's spread",
-           "down to about 0.5", "gap is about 0.2", "validation loss about 0.33", "(0.39)")
-    assert _at(run, 100).gap == pytest.approx(2.2, abs=0.2)
-    assert _at(run, 200).gap == pytest.approx(0.5, abs=0.1)
-    assert run.history[-1].gap == pytest.approx(0.2, abs=0.08)
-    assert run.history[-1].val_loss == pytest.approx(0.33, abs=0.03)
-    assert min(r.val_loss for r in plain.history) == pytest.approx(0.39, abs=0.03)
-    assert run.history[-1].val_loss < min(r.val_loss for r in plain.history)
+    _quote("augment_jitter", "about 1.2 by epoch 100", "a quarter of a feature's spread",
+           "down to about 0.12", "gap is about 0.04", "validation loss about 0.32",
+           "back to the lowest", "(0.31, near epoch 22)")
+    assert _at(run, 100).gap == pytest.approx(1.2, abs=0.15)
+    assert _at(run, 200).gap == pytest.approx(0.12, abs=0.05)
+    assert run.history[-1].gap == pytest.approx(0.04, abs=0.03)
+    assert run.history[-1].val_loss == pytest.approx(0.32, abs=0.03)
+    assert min(r.val_loss for r in plain.history) == pytest.approx(0.31, abs=0.03)
+    assert plain.best_epoch == pytest.approx(22, abs=4)
+    assert run.history[-1].val_loss < 1.1 * min(r.val_loss for r in plain.history)
     gen = torch.Generator().manual_seed(0)
     x = torch.zeros(20_000, 2)
     moved, _ = AUGMENTATIONS["jitter"].apply(x, torch.zeros(20_000), 0.5, gen, DataInfo(2))
@@ -421,34 +461,37 @@ def test_jitter_figures():
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_pixel_noise_helps_digits_and_shifts_do_not_help_accuracy(seed):
-    """Pixel noise: lower val loss, higher accuracy. Shifts: slow to fit, no accuracy gain."""
+    """Pixel noise: lower val loss, higher accuracy. Two-pixel shifts: slow or never to fit,
+    and accuracy below both the pixel-noise run and no augmentation at all."""
     plain, noisy, shifted = _runs("augment_digits", seed)
     assert noisy.history[-1].val_loss < 0.85 * plain.history[-1].val_loss
     assert noisy.history[-1].val_score > plain.history[-1].val_score
-    assert _first(shifted, 1.0) > 3 * _first(plain, 1.0)
-    assert shifted.history[-1].val_loss < plain.history[-1].val_loss
-    assert shifted.history[-1].val_score <= plain.history[-1].val_score + 0.01
+    assert (_first(shifted, 1.0) or math.inf) > 3 * _first(plain, 1.0)
+    assert shifted.history[-1].val_score < noisy.history[-1].val_score - 0.03
+    assert shifted.history[-1].val_score < plain.history[-1].val_score
 
 
 def test_digits_figures():
     """The figures the digits lesson quotes, on the page's seed."""
     plain, noisy, shifted = _runs("augment_digits")
-    _quote("augment_digits", "100% by epoch 25", "near epoch 54 (about 0.28)",
-           "creeps up to 0.34", "accuracy about 92%")
-    assert _first(plain, 1.0) <= 25
-    assert plain.best_epoch == pytest.approx(54, abs=5)
-    assert min(r.val_loss for r in plain.history) == pytest.approx(0.28, abs=0.02)
-    assert plain.history[-1].val_loss == pytest.approx(0.34, abs=0.02)
-    assert plain.history[-1].val_score == pytest.approx(0.92, abs=0.01)
-    _quote("augment_digits", "(about epoch 45)", "loss about 0.25", "accuracy about 95%",
-           "over 100 epochs", "(about 0.27)", "(about 90%)", "an eighth of its width")
+    _quote("augment_digits", "100% by epoch 22", "near epoch 60 (about 0.17)",
+           "creeps up to 0.20", "accuracy about 94%")
+    assert _first(plain, 1.0) == pytest.approx(22, abs=3)
+    assert plain.best_epoch == pytest.approx(60, abs=8)
+    assert min(r.val_loss for r in plain.history) == pytest.approx(0.17, abs=0.02)
+    assert plain.history[-1].val_loss == pytest.approx(0.20, abs=0.02)
+    assert plain.history[-1].val_score == pytest.approx(0.94, abs=0.01)
+    _quote("augment_digits", "twice as long", "(about epoch 45)", "loss about 0.14",
+           "accuracy about 95%", "cannot fit the moving digits in 300 epochs",
+           "loss about 0.31", "accuracy about 90%", "a quarter of its width")
     assert _first(noisy, 1.0) == pytest.approx(45, abs=6)
-    assert noisy.history[-1].val_loss == pytest.approx(0.25, abs=0.02)
+    assert _first(noisy, 1.0) / _first(plain, 1.0) == pytest.approx(2, abs=0.4)
+    assert noisy.history[-1].val_loss == pytest.approx(0.14, abs=0.02)
     assert noisy.history[-1].val_score == pytest.approx(0.95, abs=0.01)
-    assert _first(shifted, 1.0) > 100
-    assert shifted.history[-1].val_loss == pytest.approx(0.27, abs=0.02)
+    assert _first(shifted, 1.0) is None
+    assert shifted.history[-1].val_loss == pytest.approx(0.31, abs=0.03)
     assert shifted.history[-1].val_score == pytest.approx(0.90, abs=0.01)
-    assert round(2 * shifted.config.augment_strength) == 1  # shift: up to 2 x strength pixels
+    assert round(2 * shifted.config.augment_strength) == 2  # shift: up to 2 x strength pixels
 
 
 # ------------------------------------------------------------------ batch norm
@@ -495,15 +538,18 @@ def test_batch_norm_figures():
 # ------------------------------------------------------------------ label smoothing
 @pytest.mark.parametrize("seed", SEEDS)
 def test_label_smoothing_caps_confidence_and_val_loss(seed):
-    """Smoothing at 100: confidence settles at 1 - eps/2, val loss falls, accuracy stays."""
+    """Smoothing at 100: the typical point's confidence settles at 1 - eps/2, none near 100%,
+    val loss falls, accuracy stays."""
     (run,) = _runs("label_smoothing", seed)
     before = _confidence(_partial("label_smoothing", 100, seed))
     after = _confidence(run)
-    assert before.mean() > 0.995
-    assert after.mean() == pytest.approx(1 - 0.1 / 2, abs=0.008)
-    assert after.max() < 0.99
+    assert np.median(before) > 0.999
+    # The median point: the few points tangled in the other moon sit lower, and a ReLU
+    # net's confidence grows with distance from the boundary, so the outermost sit higher.
+    assert np.median(after) == pytest.approx(1 - 0.1 / 2, abs=0.008)
+    assert after.max() < 0.995
     assert _at(run, 150).val_loss < 0.5 * _at(run, 100).val_loss
-    assert run.history[-1].val_score == pytest.approx(_at(run, 100).val_score, abs=0.05)
+    assert run.history[-1].val_score == pytest.approx(_at(run, 100).val_score, abs=0.06)
 
 
 def test_label_smoothing_figures():
@@ -511,16 +557,18 @@ def test_label_smoothing_figures():
     (run,) = _runs("label_smoothing")
     before = _confidence(_partial("label_smoothing", 100))
     after = _confidence(run)
-    _quote("label_smoothing", "over 99% sure of every training point (99.99% on average)",
-           "validation loss is about 2.2", "about 84%", "drops to about 0.4",
-           "settled at 95% on average (none above 98%)", "1 − ε/2 = 95%")
-    assert before.min() > 0.99 and before.mean() > 0.9998
-    assert _at(run, 100).val_loss == pytest.approx(2.2, abs=0.2)
-    assert _at(run, 100).val_score == pytest.approx(0.84, abs=0.01)
+    _quote("label_smoothing", "99.99% sure of a typical training point",
+           "validation loss is about 1.2", "about 87%", "drops to about 0.4",
+           "(the median) has settled near 95%", "none is above 99%", "still about 85% (87% before)",
+           "1 − ε/2 = 95%")
+    assert np.median(before) > 0.9999
+    assert _at(run, 100).val_loss == pytest.approx(1.2, abs=0.15)
+    assert _at(run, 100).val_score == pytest.approx(0.87, abs=0.01)
     assert _at(run, 150).val_loss == pytest.approx(0.4, abs=0.06)
-    assert after.mean() == pytest.approx(0.95, abs=0.005)
-    assert after.max() < 0.98
-    assert run.history[-1].val_score == pytest.approx(0.84, abs=0.01)
+    assert np.median(after) == pytest.approx(0.95, abs=0.01)
+    assert after.max() < 0.99
+    # The last ten epochs' level: single epochs wobble by a point or two.
+    assert np.mean([r.val_score for r in run.history[-10:]]) == pytest.approx(0.85, abs=0.015)
 
 
 # ------------------------------------------------------------------ stochastic depth
@@ -551,19 +599,22 @@ def test_stochastic_depth_delays_and_shrinks_overfitting(seed):
 def test_stochastic_depth_figures():
     """The figures the stochastic-depth lesson quotes, on the page's seed."""
     plain, kept, off = _depth_runs(0)
-    _quote("stochastic_depth", "near epoch 60 (about 0.30)", "from about epoch 90",
-           "it is about 1.5", "until about epoch 170", "ends near 0.2",
-           "near 0.5 instead of 1.6", "about 96% and the gap about 0.9")
+    _quote("stochastic_depth", "near epoch 60 (about 0.29)", "from about epoch 75",
+           "it is about 0.9", "until about epoch 140", "ends near 0.15",
+           "near 0.4 instead of 1.0", "about 91% and the gap about 0.6")
     assert plain.best_epoch == pytest.approx(60, abs=5)
-    assert min(r.val_loss for r in plain.history) == pytest.approx(0.30, abs=0.01)
-    assert _gap_turns_positive(plain) == pytest.approx(90, abs=10)
-    assert plain.history[-1].gap == pytest.approx(1.5, abs=0.15)
-    assert _gap_turns_positive(kept) == pytest.approx(170, abs=15)
-    assert kept.history[-1].gap == pytest.approx(0.2, abs=0.06)
-    assert kept.history[-1].val_loss == pytest.approx(0.5, abs=0.06)
-    assert plain.history[-1].val_loss == pytest.approx(1.6, abs=0.1)
-    assert off.history[-1].train_score == pytest.approx(0.96, abs=0.02)
-    assert off.history[-1].gap == pytest.approx(0.9, abs=0.12)
+    assert min(r.val_loss for r in plain.history) == pytest.approx(0.29, abs=0.01)
+    assert _gap_turns_positive(plain) == pytest.approx(75, abs=10)
+    assert plain.history[-1].gap == pytest.approx(0.9, abs=0.15)
+    assert _gap_turns_positive(kept) == pytest.approx(140, abs=15)
+    assert kept.history[-1].gap == pytest.approx(0.15, abs=0.06)
+    assert kept.history[-1].val_loss == pytest.approx(0.4, abs=0.06)
+    assert plain.history[-1].val_loss == pytest.approx(1.0, abs=0.1)
+    # "around epoch 300": the deep net's training accuracy wobbles by a few points from
+    # epoch to epoch once it memorises, so the figure is the last ten epochs' mean.
+    last = off.history[-10:]
+    assert np.mean([r.train_score for r in last]) == pytest.approx(0.91, abs=0.03)
+    assert off.history[-1].gap == pytest.approx(0.6, abs=0.12)
     _quote("stochastic_depth", "block 6 is skipped half the time, block 1 a twelfth")
     rates = [m.p for m in kept.model_.modules() if isinstance(m, DropPath)]
     assert len(rates) == 6
@@ -578,7 +629,9 @@ def test_a_mild_mix_beats_none_and_a_strong_mix_underfits(seed):
     peak = max(r.val_score for r in plain.history[:100])
     assert plain.history[-1].val_score < peak - 0.08
     assert mild.history[-1].val_score > plain.history[-1].val_score + 0.08
-    assert mild.history[-1].val_loss < 0.6 * plain.history[-1].val_loss
+    # 0.8: the plain run's final val loss varies a lot with the seed (0.35-0.73 on seeds
+    # 0-5; the mild mix ends at 0.41-0.79 of it); the accuracy slide above is steadier.
+    assert mild.history[-1].val_loss < 0.8 * plain.history[-1].val_loss
     assert strong.history[-1].val_loss > mild.history[-1].val_loss + 0.1
     assert strong.history[-1].val_score < mild.history[-1].val_score - 0.02
     assert strong.history[-1].train_loss > mild.history[-1].train_loss + 0.05  # cannot fit
@@ -588,20 +641,20 @@ def test_a_mild_mix_beats_none_and_a_strong_mix_underfits(seed):
 def test_combined_figures():
     """The figures the combined lesson quotes, on the page's seed."""
     plain, mild, strong = _runs("combined")
-    _quote("combined", "peaks near 94% around epoch 45", "ends near 80%",
-           "around 89-93% from epoch 30 on", "ends near 92%", "near 0.32 instead of 0.75",
-           "sinks to about 2", "ends near 0.46", "accuracy near 88%")
+    _quote("combined", "peaks near 93% around epoch 45", "ends near 81%",
+           "around 88-95% from epoch 80 on", "ends near 92%", "near 0.30 instead of 0.73",
+           "sinks to about 2", "ends near 0.47", "accuracy near 83%")
     peak = max(plain.history, key=lambda r: r.val_score)
-    assert peak.val_score == pytest.approx(0.94, abs=0.01)
+    assert peak.val_score == pytest.approx(0.93, abs=0.01)
     assert peak.epoch == pytest.approx(45, abs=5)
-    assert plain.history[-1].val_score == pytest.approx(0.80, abs=0.02)
-    assert all(0.88 <= r.val_score <= 0.95 for r in mild.history[29:])
+    assert plain.history[-1].val_score == pytest.approx(0.81, abs=0.02)
+    assert all(0.87 <= r.val_score <= 0.955 for r in mild.history[79:])
     assert mild.history[-1].val_score == pytest.approx(0.92, abs=0.01)
-    assert mild.history[-1].val_loss == pytest.approx(0.32, abs=0.02)
-    assert plain.history[-1].val_loss == pytest.approx(0.75, abs=0.05)
+    assert mild.history[-1].val_loss == pytest.approx(0.30, abs=0.02)
+    assert plain.history[-1].val_loss == pytest.approx(0.73, abs=0.05)
     assert strong.history[-1].weight_norm == pytest.approx(2, abs=0.3)
-    assert strong.history[-1].val_loss == pytest.approx(0.46, abs=0.03)
-    assert strong.history[-1].val_score == pytest.approx(0.88, abs=0.015)
+    assert strong.history[-1].val_loss == pytest.approx(0.47, abs=0.03)
+    assert strong.history[-1].val_score == pytest.approx(0.83, abs=0.015)
 
 
 def test_no_lesson_run_diverged():
