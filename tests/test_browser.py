@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from regdemo.presets import PRESETS
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -333,7 +335,8 @@ def test_shared_url_restores_the_controls(server, page):
     fresh = page.context.new_page()
     _open(fresh, shared)
     assert fresh.get_by_role("slider", name="Dropout ⚡").get_attribute("aria-valuetext") == "0.45"
-    assert fresh.get_by_role("spinbutton", name="Training points").input_value() == "60"
+    assert fresh.get_by_role("spinbutton", name="Training points").input_value() == \
+        str(PRESETS["dropout"].config.n_train)
     fresh.close()
 
 
@@ -382,8 +385,6 @@ def test_an_ab_link_opens_with_its_scenarios_settings_every_time(server, browser
     two new runs, then asked for a full rerun from inside the fragment; the browser had
     dropped the sidebar's values and drew the number boxes at their minimums, or the
     overfit scenario). No fragment now: fresh loads come up right every time."""
-    from regdemo.presets import PRESETS
-
     want = PRESETS["dropout"].config
     for _ in range(4):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from regdemo import batched, regularizers
-from regdemo.config import Config
 from regdemo.engine import Trainer
+from regdemo.presets import PRESETS
 
-# Dropout 0.5 with SGD+momentum at lr 1.0: twice the rate that trains this net well.
-FAST = Config(dataset="moons", n_train=100, n_val=400, noise=0.2, hidden=(64, 64),
-              dropout=0.5, optimizer="momentum", lr=1.0, epochs=300)
+# The max_norm scenario without its cap: dropout 0.5 with SGD+momentum at lr 1.5, three
+# times the rate that trains this net well.
+FAST = PRESETS["max_norm"].without_regularizer()
 
 
 def _row_norms(trainer: Trainer) -> list[torch.Tensor]:
@@ -30,7 +30,7 @@ def test_the_projection_caps_long_rows_and_leaves_short_ones():
 def test_no_hidden_unit_ends_an_epoch_outside_the_ball(path):
     """Eager, the fused kernel and the stacked models all project after every step; the
     output layer is left free. (Without max-norm these rows grow past 3.)"""
-    config = FAST.replace(max_norm=1.5, epochs=40, batch_size=25)
+    config = FAST.replace(lr=1.0, max_norm=1.5, epochs=40, batch_size=25)
     if path == "stacked":
         trainers = [Trainer(config.replace(seed=s)) for s in (0, 1)]
         batched.fit_stacked(trainers)
@@ -49,16 +49,18 @@ def test_no_hidden_unit_ends_an_epoch_outside_the_ball(path):
     assert max(float(n.max()) for n in _row_norms(free)) > 3
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_with_dropout_max_norm_trains_well_at_twice_the_learning_rate(seed):
-    """At lr 1.0 the dropout net's final val loss is 0.37-0.78 without max-norm and
-    0.21-0.23 with max-norm 1.5 (seeds 0-3; at lr 0.5 both end near 0.2)."""
-    free, capped = Trainer(FAST.replace(seed=seed)), Trainer(FAST.replace(seed=seed,
-                                                                          max_norm=1.5))
+@pytest.mark.parametrize("seed", range(6))
+def test_with_dropout_max_norm_trains_well_at_three_times_the_learning_rate(seed):
+    """The max_norm scenario's caption: "validation loss ends near 0.3. Set max-norm to 0
+    and start again: it ends higher, often far higher" (measured with it 0.26-0.50, without
+    0.49 to millions, at least 0.18 higher, seeds 0-5; at lr 0.5 both end near 0.2)."""
+    free = Trainer(FAST.replace(seed=seed))
+    capped = Trainer(PRESETS["max_norm"].config.replace(seed=seed))
     free.fit()
     capped.fit()
-    assert capped.summary()["val_loss"] < 0.3
-    assert free.summary()["val_loss"] > capped.summary()["val_loss"] + 0.08
+    assert capped.config.max_norm == 1.0 and 0.2 < capped.summary()["val_loss"] < 0.55
+    worse = free.summary()["val_loss"] if not free.diverged else float("inf")
+    assert worse > capped.summary()["val_loss"] + 0.12
 
 
 def test_a_rate_that_blows_the_weights_up_stays_finite_under_max_norm():
@@ -73,7 +75,7 @@ def test_a_rate_that_blows_the_weights_up_stays_finite_under_max_norm():
 def test_max_norm_is_a_live_knob_and_a_sweep_knob():
     from regdemo.sweep import KNOBS, STACKABLE
 
-    t = Trainer(FAST.replace(epochs=5))
+    t = Trainer(FAST.replace(lr=1.0, epochs=5))
     t.step()
     (event,) = t.set_live(max_norm=1.0)
     assert event.label == "max_norm 0 -> 1 @ epoch 1"

