@@ -34,19 +34,37 @@ ACTIVATION_CLASSES = ("ReLU", "Tanh", "Sigmoid", "LeakyReLU", "ELU", "GELU")
 ZERO_TOL = 1e-8  # same as regularizers.ZERO_TOL: below this a weight counts as zero
 
 
-_kernels_loaded = False  # set after the first fused epoch of this process
+_kernel_blas_capped = False  # set once the kernel's BLAS runs on one thread
 
 
 def limit_blas_threads(threads: int) -> None:
-    """Cap the BLAS the kernel's matrix products call, as torch.set_num_threads caps torch.
-
-    On a shared 2-core machine a two-thread BLAS on 600x64 products ran 10x slower than one.
-    The cap reaches only libraries already loaded (numba loads scipy's with the kernels),
-    so it is applied at every run's start and after the first fused epoch: 3.6 ms each.
-    """
+    """Cap the loaded BLAS libraries' threads, as torch.set_num_threads caps torch."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads, user_api="blas")
+
+
+def single_threaded_kernel_blas() -> None:
+    """The kernel's larger products call scipy's BLAS: run it on one thread, always.
+
+    Its thread count is part of the numbers (a 2-thread BLAS sums in another order), so a
+    process's first run, a notebook and a worker must agree; and on a shared 2-core machine
+    a two-thread BLAS on 600x64 products ran 10x slower than one. scipy's BLAS is loaded
+    here first (numba would load it with the kernels, after a cap could reach it): the
+    first run of a process trained on two threads and drew other curves than the rest.
+    """
+    global _kernel_blas_capped
+    if _kernel_blas_capped:
+        return
+    import scipy.linalg.cython_blas  # noqa: F401 - the library numba's np.dot links
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    scipys = [lib.filepath for lib in controller.lib_controllers
+              if lib.user_api == "blas" and "scipy.libs" in lib.filepath]
+    if scipys:
+        controller.select(filepath=scipys).limit(limits=1)
+    _kernel_blas_capped = True
 
 
 def enabled() -> bool:
@@ -441,6 +459,7 @@ class FusedMLP:
     """Binds a Trainer's MLP and optimizer to flat buffers and runs fused epochs on them."""
 
     def __init__(self, trainer):
+        single_threaded_kernel_blas()  # before the first epoch: part of the numbers
         self.trainer = trainer
         model, opt = trainer.model_, trainer.optimizer_
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
@@ -541,10 +560,6 @@ class FusedMLP:
             c.l1, c.l2, 0.9, float(b1), float(b2), float(group.get("eps", 1e-8)),
             c.label_smoothing if t.classification else 0.0, float(c.max_norm),
         ))
-        global _kernels_loaded
-        if not _kernels_loaded:  # the kernel just loaded scipy's BLAS: cap it now
-            _kernels_loaded = True
-            limit_blas_threads(torch.get_num_threads())
         return loss
 
     def measure(self) -> tuple[float, float, float, float, float, float, float]:
