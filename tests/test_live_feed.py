@@ -3,6 +3,7 @@
 import base64
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -459,3 +460,29 @@ def test_a_run_at_rest_reports_its_test_figures_and_a_training_run_does_not(runn
     while handle.snapshot().epoch < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live_feed.run_update(handle, None)["test"] is None  # training: not measured
+
+
+def test_what_the_page_runs_in_the_browser_comes_from_the_package_not_a_shared_folder(
+        tmp_path, monkeypatch):
+    """The old chart page and bundle were served from a predictable folder in the system
+    temp directory, trusted if it existed, so another local user could plant JavaScript.
+    Now: Plotly from the installed plotly package, the board's code from regdemo's own
+    files, and nothing is written to or read from the temp directory."""
+    import tempfile
+
+    import plotly
+
+    from regdemo.ui import board
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # watch the temp directory
+    bundle = routes.plotly_bundle().resolve()
+    assert bundle.is_relative_to(Path(plotly.__file__).resolve().parent)
+    routes.gzipped_bundle()
+    assets = Path(board.__file__).resolve().parent / "assets"
+    assert {p.name for p in assets.iterdir()} >= {"board.js", "board.css", "plotly_loader.js"}
+    assert list(tmp_path.iterdir()) == []
+    import regdemo
+
+    package = Path(regdemo.__file__).resolve().parent
+    sources = "".join(p.read_text() for p in package.rglob("*.py"))
+    assert "gettempdir" not in sources and "regdemo-live-chart" not in sources
