@@ -53,7 +53,7 @@ ROWS: dict[str, tuple[str, dict]] = {
     "d": ("moons 2-64-64-2 relu adam b10", dict(
         _MOONS, hidden=(64, 64), activation="relu", optimizer="adam", lr=0.01, batch_size=10)),
     "e": ("digits 64-128-10 relu adam b32", dict(
-        dataset="digits", n_train=1000, n_val=500, hidden=(128,), activation="relu",
+        dataset="digits", n_train=1000, n_val=400, hidden=(128,), activation="relu",
         optimizer="adam", lr=0.01, batch_size=32)),
 }
 VARIANTS: dict[str, dict] = {
