@@ -38,6 +38,7 @@ class _Run:
         self.events_sent = len(trainer.events)
         self.dirty = True
         self.view_time = 0.0
+        self.views_at = None  # (epoch, status) the views last sent were drawn at
         self.error = None
         self.rate, self._count, self._tick = 0.0, 0, time.perf_counter()
 
@@ -108,8 +109,12 @@ class _Run:
         if len(t.events) != self.events_sent:
             out["events"] = list(t.events)
             self.events_sent = len(t.events)
-        if force_views or now - self.view_time >= VIEW_INTERVAL:
-            self.view_time = now
+        # A run that stops or pauses sends its final views at once: the views were up to a
+        # second (hundreds of epochs at max speed) older than its last epoch.
+        at_rest = out["status"] != RUNNING and not self.pending and \
+            self.views_at != (t.epoch, out["status"])
+        if force_views or at_rest or now - self.view_time >= VIEW_INTERVAL:
+            self.view_time, self.views_at = now, (t.epoch, out["status"])
             try:
                 out["views"] = t.views()
             except Exception as exc:  # this run's failure, not its worker's

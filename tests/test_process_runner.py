@@ -227,3 +227,29 @@ def test_workers_exit_when_their_server_is_killed():
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_finished_run_shows_the_views_of_its_last_epoch(runner):
+    """The views (boundary, weights, feature bars) were refreshed at most once a second, and
+    not when the run stopped: at max speed a finished run showed weights hundreds of epochs
+    old. They are sent again when the run comes to rest."""
+    import numpy as np
+
+    from regdemo.engine import Trainer
+
+    config = Config(dataset="sparse", n_train=100, n_val=100, hidden=(8,), lr=0.01,
+                    epochs=3333, l1=0.01)
+    handle = runner.create(config)
+    handle.set_speed(None)
+    handle.start()
+    assert handle.wait(120)
+    deadline = time.monotonic() + 10
+    while handle.snapshot().status != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the final update's flush
+    snap = handle.snapshot()
+    reference = Trainer(config, threads=1)
+    reference.fit()
+    assert snap.epoch == 3333
+    for name, w in reference.weights().items():
+        np.testing.assert_allclose(snap.weights[name], w, rtol=1e-5, atol=1e-7)

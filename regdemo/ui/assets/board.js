@@ -114,13 +114,15 @@ function mergeEvents(events, span, rate) {
     if (prev && knob && prev.knob === knob && epoch - prev.last <= near) {
       prev.last = epoch;
       prev.to = label.slice(knob.length + 1).split(" @ ")[0].split(" -> ")[1];
+      prev.n += 1;
       continue;
     }
     const [from, to] = label.slice((knob || "").length + 1).split(" @ ")[0].split(" -> ");
-    out.push({ epoch, last: epoch, knob, from, to, label });
+    out.push({ epoch, last: epoch, knob, from, to, label, n: 1 });
   }
-  return out.map((g) => [g.epoch,
-    g.epoch === g.last ? g.label : `${g.knob} ${g.from} -> ${g.to} @ epoch ${g.epoch}-${g.last}`]);
+  // A burst at one epoch (a paused run's slider arrow-keyed) says where it ended, too.
+  return out.map((g) => [g.epoch, g.n === 1 ? g.label
+    : `${g.knob} ${g.from} -> ${g.to} @ epoch ${g.epoch}${g.epoch === g.last ? "" : `-${g.last}`}`]);
 }
 
 function lossFigure(st) {
