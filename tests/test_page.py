@@ -390,29 +390,37 @@ def test_a_knob_moved_after_the_run_finished_is_not_recorded_into_it(app):
     assert _handle(app) is not finished and _handle(app).config.dropout == 0.5
 
 
-def test_saved_runs_belong_to_the_browser_that_made_them(monkeypatch, tmp_path):
+def _trained_and_saved(at, **widgets) -> str:
+    """Set number inputs and sliders (key -> value), train to the end, save; the run's id."""
+    at.run()
+    for key, value in widgets.items():
+        (at.slider if isinstance(value, float) else at.number_input)(key=key).set_value(
+            value).run()
+    at.button(key="btn_train").click().run()
+    _wait_until_parked(at)
+    get_runner().save_now()
+    at.run()
+    return _handle(at).saved_id
+
+
+def _another_browser() -> AppTest:
+    """A second page on the same server, with its own owner cookie."""
+    other = AppTest.from_file(APP, default_timeout=60)
+    other.session_state["owner"] = "another-browser-0123456789"
+    return other
+
+
+def test_saved_runs_belong_to_the_browser_that_made_them(app):
     """Two browsers on one server: each Saved runs tab lists its own runs only, so nobody
     renames or deletes another's (they were all listed to everyone)."""
-    gen = _fresh_page(monkeypatch, tmp_path, "thread")
-    first = next(gen)
-    try:
-        first.run()
-        first.number_input(key="w_epochs").set_value(5).run()
-        first.button(key="btn_train").click().run()
-        _wait_until_parked(first)
-        get_runner().save_now()
-        first.run()
-        mine = _handle(first).saved_id
-        picker = first.multiselect(key="w_compare")
-        assert picker.value == [mine] and len(picker.options) == 1
-        other = AppTest.from_file(APP, default_timeout=60)
-        other.session_state["owner"] = "another-browser-0123456789"
-        other.run()
-        assert not other.exception
-        assert [m for m in other.get("multiselect") if m.key == "w_compare"] == []
-        assert any("this browser's runs only" in m.value for m in other.info)
-    finally:
-        next(gen, None)
+    mine = _trained_and_saved(app, w_epochs=5)
+    picker = app.multiselect(key="w_compare")
+    assert picker.value == [mine] and len(picker.options) == 1
+    other = _another_browser()
+    other.run()
+    assert not other.exception
+    assert [m for m in other.get("multiselect") if m.key == "w_compare"] == []
+    assert any("this browser's runs only" in m.value for m in other.info)
 
 
 def test_extra_input_features_go_into_the_link_and_clear_for_other_data(app):
@@ -426,43 +434,30 @@ def test_extra_input_features_go_into_the_link_and_clear_for_other_data(app):
     assert Config.from_query(_query(app))[0].features == ()
 
 
-def test_a_read_only_link_shows_one_saved_run_to_another_browser(monkeypatch, tmp_path):
+def test_a_read_only_link_shows_one_saved_run_to_another_browser(app):
     """The owner's Saved runs tab gives a ?run= link; another browser sees that run's curves
     and settings, can train its settings as its own run, and cannot rename or delete it."""
-    gen = _fresh_page(monkeypatch, tmp_path, "thread")
-    first = next(gen)
-    try:
-        first.run()
-        first.number_input(key="w_epochs").set_value(7).run()
-        first.slider(key="w_dropout").set_value(0.25).run()
-        first.button(key="btn_train").click().run()
-        _wait_until_parked(first)
-        get_runner().save_now()
-        first.run()
-        mine = _handle(first).saved_id
-        assert any(c.value.endswith(f"?run={mine}") for c in first.code)
-        other = AppTest.from_file(APP, default_timeout=60)
-        other.session_state["owner"] = "another-browser-0123456789"
-        other.query_params["run"] = mine
-        other.run()
-        assert not other.exception and not other.warning
-        assert any("Shared run (read-only)" in m.value for m in other.markdown)
-        assert static_charts(other)["shared_chart"]["data"]  # its curves
-        assert not [b for b in other.get("button") if b.key in ("btn_rename", "btn_delete")]
-        assert _query(other)["run"] == mine  # the link stays while the run is shown
-        other.button(key="btn_shared_load").click().run()
-        assert other.number_input(key="w_epochs").value == 7
-        assert other.slider(key="w_dropout").value == 0.25
-        assert get_store().runs(browser="another-browser-0123456789") == []  # not theirs
-        other.button(key="btn_shared_close").click().run()
-        assert "run" not in _query(other)
-        bad = AppTest.from_file(APP, default_timeout=60)
-        bad.query_params["run"] = "../../etc"
-        bad.run()
-        assert not bad.exception
-        assert any("'run' must be a saved run's id" in w.value for w in bad.warning)
-    finally:
-        next(gen, None)
+    mine = _trained_and_saved(app, w_epochs=7, w_dropout=0.25)
+    assert any(c.value.endswith(f"?run={mine}") for c in app.code)
+    other = _another_browser()
+    other.query_params["run"] = mine
+    other.run()
+    assert not other.exception and not other.warning
+    assert any("Shared run (read-only)" in m.value for m in other.markdown)
+    assert static_charts(other)["shared_chart"]["data"]  # its curves
+    assert not [b for b in other.get("button") if b.key in ("btn_rename", "btn_delete")]
+    assert _query(other)["run"] == mine  # the link stays while the run is shown
+    other.button(key="btn_shared_load").click().run()
+    assert other.number_input(key="w_epochs").value == 7
+    assert other.slider(key="w_dropout").value == 0.25
+    assert get_store().runs(browser="another-browser-0123456789") == []  # not theirs
+    other.button(key="btn_shared_close").click().run()
+    assert "run" not in _query(other)
+    bad = AppTest.from_file(APP, default_timeout=60)
+    bad.query_params["run"] = "../../etc"
+    bad.run()
+    assert not bad.exception
+    assert any("'run' must be a saved run's id" in w.value for w in bad.warning)
 
 
 def test_the_controls_bounds_are_the_configs_own(app):
