@@ -1,4 +1,4 @@
-"""Benchmark: model-epochs/s of `batched.fit_stacked` against separate `Trainer.fit()` runs.
+"""Benchmark: model-epochs/s of `batched.fit_stacked` (one fused stack) against separate runs.
 
 A group of K configs that differ only in seed and L2 (a sweep's shape) trains both ways in
 one process; each timed block trains K fresh trainers for a few epochs (building them is

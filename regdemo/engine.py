@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +24,18 @@ from regdemo.datasets import KIND_1D, KIND_2D, KIND_IMAGE, Split, split_for
 MAX_WEIGHT_NORM = 1e6
 # Streams of the run's seed: data, initial weights, training noise (dropout, batches, ...).
 _DATA, _INIT, _TRAIN = 0, 1, 2
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Flush denormals to zero in this thread while training (0.1 us a call): Adam's
+    moments of dead units decay into denormals, which made epochs up to 40x slower on this
+    CPU. The flag covers the fused kernels too (they run in this thread)."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)  # the caller's thread as it was (the default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +164,7 @@ class Trainer:
         # gives the same numbers in every process (the first fused epoch in a process
         # loads the kernels: 0.4 s from numba's disk cache, ~20 s to compile the first time).
         self.use_fused = fused.enabled() if use_fused is None else use_fused
-        self._fused: fused.FusedMLP | None = None
+        self._fused: fused.FusedStack | None = None
         self._fused_for: tuple[Config, bool] | None = None  # (config, supported) last checked
 
     # ----------------------------------------------------------------- building
@@ -202,22 +216,18 @@ class Trainer:
         if self.stopped:
             return None
         t0 = time.perf_counter()
-        # Flush denormals to zero in the training thread (0.1 us a call): Adam's moments of
-        # dead units decay into denormals, which made epochs up to 40x slower on this CPU.
-        torch.set_flush_denormal(True)
-        try:
+        with flush_denormals():
             kernel = self.fused_kernel()
             if kernel is not None:
-                mean_loss, measured = kernel.epoch(), kernel.measure()
+                mean_loss, measured = float(kernel.epoch()[0]), kernel.measure()[0]
             else:
                 mean_loss = self._eager_epoch()
                 measured = (*self.scores(), *regularizers.weight_stats(self._weights))
-        finally:
-            torch.set_flush_denormal(False)  # the caller's thread as it was (the default)
         return self.record_epoch(mean_loss, measured, time.perf_counter() - t0)
 
-    def fused_kernel(self) -> fused.FusedMLP | None:
-        """The fused epoch when it covers the current settings, else None (eager)."""
+    def fused_kernel(self) -> fused.FusedStack | None:
+        """The fused epoch (this run as a stack of one) when it covers the current
+        settings, else None (eager)."""
         if not self.use_fused:
             return None
         if self._fused_for is None or self._fused_for[0] is not self.config:
@@ -226,7 +236,7 @@ class Trainer:
         if not self._fused_for[1]:
             return None
         if self._fused is None:
-            self._fused = fused.FusedMLP(self)
+            self._fused = fused.FusedStack([self])
         return self._fused
 
     def _eager_epoch(self) -> float:
