@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from regdemo import store as store_
@@ -52,11 +54,17 @@ def register(sub) -> None:
     delete.set_defaults(handler=_delete)
 
 
-def _open(args) -> store_.RunStore:
+@contextlib.contextmanager
+def _open(args) -> Iterator[store_.RunStore]:
+    """The run store, closed after the block; what it refuses becomes a usage error."""
     store = store_.RunStore(getattr(args, "data_dir", None))
     if store.problem:  # a set-aside file is news the user needs, but not a failure
         print(f"warning: {store.problem}", file=sys.stderr)
-    return store
+    with store:
+        try:
+            yield store
+        except store_.StoreError as exc:  # an unknown run, a bad name, a rejected import
+            raise UsageError(str(exc)) from None
 
 
 def _run_id(text: str) -> str:
@@ -101,10 +109,7 @@ def _export(args) -> int:
         suffix = args.out.suffix.lstrip(".").lower() if args.out else ""
         fmt = suffix if suffix in FORMATS else "json"
     with _open(args) as store:
-        try:
-            text = store.export_csv(run_id) if fmt == "csv" else store.export_json(run_id)
-        except store_.UnknownRun as exc:
-            raise UsageError(str(exc)) from None
+        text = store.export_csv(run_id) if fmt == "csv" else store.export_json(run_id)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -119,10 +124,7 @@ def _import(args) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
     with _open(args) as store:
-        try:
-            run_id = store.import_json(data)
-        except store_.StoreError as exc:
-            raise UsageError(str(exc)) from None
+        run_id = store.import_json(data)
         print(f"imported as run {run_id} ({store.info(run_id).name})")
     return 0
 
@@ -130,10 +132,7 @@ def _import(args) -> int:
 def _rename(args) -> int:
     run_id = _run_id(args.id)
     with _open(args) as store:
-        try:
-            store.rename(run_id, args.name)
-        except store_.StoreError as exc:
-            raise UsageError(str(exc)) from None
+        store.rename(run_id, args.name)
     print(f"run {run_id} renamed to {_cell(args.name)}")
     return 0
 
@@ -144,9 +143,6 @@ def _delete(args) -> int:
         info = store.info(run_id)
         if info is None:
             raise UsageError(f"no saved run with id {run_id!r}")
-        try:
-            store.delete(run_id)
-        except store_.UnknownRun as exc:  # deleted by someone else in between
-            raise UsageError(str(exc)) from None
+        store.delete(run_id)  # UnknownRun if someone else deleted it in between
     print(f"deleted run {run_id} ({_cell(info.name)})")
     return 0

@@ -224,35 +224,30 @@ def _linear(a, w, b, out):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _grad_weight(dz, a, gw):
-    """gw = dz.T @ a (the weight gradient of a linear layer)."""
+def _linear_backward(dz, a, w, gw, gb, da, want_da):
+    """A linear layer's backward pass: gw = dz.T @ a, gb = dz's column sums and, if
+    want_da, da = dz @ w (the gradient w.r.t. the layer's input a)."""
     n, k = a.shape
     m = dz.shape[1]
+    gb[:] = 0.0
+    for i in range(n):
+        gb += dz[i]
     if n * k * m >= SMALL:
         gw[:] = np.dot(dz.T, a)
+        if want_da:
+            da[:] = np.dot(dz, w)
         return
     gw[:] = 0.0
+    if want_da:
+        da[:] = 0.0
     for i in range(n):
         for o in range(m):
             d = dz[i, o]
             for j in range(k):
                 gw[o, j] += d * a[i, j]
-
-
-@njit(cache=True, nogil=True, fastmath=_FAST)
-def _grad_input(dz, w, da):
-    """da = dz @ w (the gradient w.r.t. a linear layer's input)."""
-    n, m = dz.shape
-    k = w.shape[1]
-    if n * k * m >= SMALL:
-        da[:] = np.dot(dz, w)
-        return
-    da[:] = 0.0
-    for i in range(n):
-        for o in range(m):
-            d = dz[i, o]
-            for j in range(k):
-                da[i, j] += d * w[o, j]
+            if want_da:
+                for j in range(k):
+                    da[i, j] += d * w[o, j]
 
 
 @njit(cache=True, nogil=True)
@@ -320,14 +315,10 @@ def _train_one(P, G, M, V, steps, offs, dims, act, x, yc, yr, classification, pe
             n_in, n_out = dims[layer], dims[layer + 1]
             w = P[offs[layer, 0]:offs[layer, 0] + n_out * n_in].reshape((n_out, n_in))
             gw = G[offs[layer, 0]:offs[layer, 0] + n_out * n_in].reshape((n_out, n_in))
-            _grad_weight(dz, inputs[layer][:bsz], gw)
             gb = G[offs[layer, 1]:offs[layer, 1] + n_out]
-            gb[:] = 0.0
-            for i in range(bsz):
-                gb += dz[i]
+            da = grads[layer][:bsz]  # the first layer's input needs no gradient
+            _linear_backward(dz, inputs[layer][:bsz], w, gw, gb, da, layer > 0)
             if layer > 0:
-                da = grads[layer][:bsz]
-                _grad_input(dz, w, da)
                 if keep_scale > 0:
                     mask = masks[mask_offs[layer - 1] + start * n_in:
                                  mask_offs[layer - 1] + stop * n_in].reshape((bsz, n_in))

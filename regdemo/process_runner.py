@@ -13,8 +13,8 @@ import time
 from regdemo.config import Config, ConfigError
 from regdemo.cpus import usable_cpus
 from regdemo.datasets import Split, split_for
-from regdemo.engine import EpochRecord, Event
-from regdemo.run_base import History, Runner, Snapshot, view_fields
+from regdemo.records import EpochRecord, Event
+from regdemo.run_base import History, Runner, RunState, Snapshot, is_busy, take_snapshot
 from regdemo.run_states import PAUSED, QUEUED, RUNNING, STOPPED
 
 
@@ -55,7 +55,9 @@ class ProcessRunHandle:
                  split: Split, history=(), events=()):
         self.runner, self.id, self.worker, self.split = runner, run_id, worker, split
         self._lock = threading.Lock()
-        self._config = config
+        # The worker's trainer as its updates tell it (what a snapshot reads).
+        self._run = RunState(config, epoch=history[-1].epoch if history else 0,
+                             events=list(events))
         self._status = PAUSED
         self._want = PAUSED
         self._closed = False
@@ -68,13 +70,7 @@ class ProcessRunHandle:
         self.owner: str | None = None
         self.initial_config = config
         self.parent: int | None = None
-        self._events = list(events)
-        self._epoch = history[-1].epoch if history else 0
-        self._stop_reason: str | None = None
-        self._diverged = False
-        self._best_epoch: int | None = None
         self._summary: dict | None = None
-        self._restored: int | None = None
         self._rate = 0.0
         self._pending = 0
         self._error: str | None = None
@@ -95,7 +91,7 @@ class ProcessRunHandle:
     # ----------------------------------------------------------------- controls
     @property
     def config(self) -> Config:
-        return self._config
+        return self._run.config
 
     @property
     def status(self) -> str:
@@ -105,8 +101,9 @@ class ProcessRunHandle:
     def start(self) -> None:
         """Train until the run stops, is paused or stopped; queued while the server is full."""
         with self._lock:
-            if self._closed or (self._stop_reason and self._status == STOPPED
-                                and self._epoch >= self._config.epochs):
+            run = self._run
+            if self._closed or (run.stop_reason and self._status == STOPPED
+                                and run.epoch >= run.config.epochs):
                 return
             self._want = RUNNING
             self.started_at = self.started_at or time.monotonic()
@@ -168,9 +165,9 @@ class ProcessRunHandle:
     def set_live(self, **knobs) -> None:
         """Validate here (so bad input raises at once), apply in the worker between epochs;
         the events it records arrive with the worker's next update."""
-        new = self._config.with_live(**knobs)
+        new = self._run.config.with_live(**knobs)
         with self._lock:
-            self._config = new
+            self._run.config = new
         self._send("live", knobs)
 
     def fork(self) -> ProcessRunHandle:
@@ -197,16 +194,17 @@ class ProcessRunHandle:
                 self._history.add(record)
             if self.runner.store is not None:  # else nobody drains it
                 self._unsaved += update["records"]
+            run = self._run
             if "events" in update:
-                self._events = update["events"]
+                run.events = update["events"]
             if "views" in update:
                 self._views = update["views"]
                 self._views_version += 1
             self._acked = max(self._acked, update["seq"])
-            self._epoch = update["epoch"]
-            self._stop_reason, self._diverged = update["stop_reason"], update["diverged"]
-            self._best_epoch, self._rate = update["best_epoch"], update["rate"]
-            self._restored = update.get("restored_epoch")
+            run.epoch = update["epoch"]
+            run.stop_reason, run.diverged = update["stop_reason"], update["diverged"]
+            run.best_epoch, self._rate = update["best_epoch"], update["rate"]
+            run.restored_epoch = update.get("restored_epoch")
             self._summary = update.get("summary")
             self._pending, self._error = update["pending"], update["error"]
             if self._acked >= self._sent and self._status != QUEUED:
@@ -223,7 +221,7 @@ class ProcessRunHandle:
         """Records not yet saved (taken), and all events so far."""
         with self._lock:
             records, self._unsaved = self._unsaved, []
-            return records, list(self._events)
+            return records, list(self._run.events)
 
     def snapshot(self, touch: bool = True, since: int | None = None) -> Snapshot:
         """A consistent copy of the mirror, taken under the lock (`touch`: a page's read;
@@ -233,29 +231,14 @@ class ProcessRunHandle:
         if not self.worker.process.is_alive() and not self._closed:
             with self._lock:
                 self._error = self._error or "the training worker stopped unexpectedly"
-                self._stop_reason = self._stop_reason or self._error
+                self._run.stop_reason = self._run.stop_reason or self._error
                 self._status = STOPPED
         with self._lock:
-            return Snapshot(
-                run_id=self.id,
-                config=self._config,
-                status=self._status,
-                epoch=self._epoch,
-                history=self._history.since(since),
-                events=list(self._events),
-                stop_reason=self._stop_reason,
-                diverged=self._diverged,
-                best_epoch=self._best_epoch,
-                restored_epoch=self._restored,
-                summary=self._summary,
-                epochs_per_second=self._rate,
-                error=self._error,
-                split=self.split,
-                views_version=self._views_version,
-                busy=self._status in (RUNNING, QUEUED) or self._status != STOPPED and (
-                    self._pending > 0 or self._acked < self._sent),
-                **view_fields(self._views),
-            )
+            return take_snapshot(
+                self.id, self._run, status=self._status, history=self._history.since(since),
+                busy=is_busy(self._status, self._pending > 0 or self._acked < self._sent),
+                summary=self._summary, rate=self._rate, error=self._error, split=self.split,
+                views_version=self._views_version, views=self._views)
 
 
 class ProcessRunner(Runner):
@@ -303,7 +286,7 @@ class ProcessRunner(Runner):
             src.worker.n_runs += 1
         handle = ProcessRunHandle(self, next(self._ids), src.worker, snap.config, src.split,
                                   history=snap.history, events=snap.events)
-        handle._best_epoch, handle._summary = snap.best_epoch, snap.summary
+        handle._run.best_epoch, handle._summary = snap.best_epoch, snap.summary
         handle.parent, handle.initial_config = src.id, src.initial_config
         handle.owner = src.owner
         self._register(handle)

@@ -14,8 +14,8 @@ import numpy as np
 
 from regdemo.config import Config
 from regdemo.datasets import Split
-from regdemo.engine import EpochRecord, Event, summary_dict
-from regdemo.run_states import STOPPED
+from regdemo.records import EpochRecord, Event, summary_dict
+from regdemo.run_states import QUEUED, RUNNING, STOPPED
 
 
 class RunHandle(Protocol):
@@ -70,6 +70,38 @@ class Snapshot:
     busy: bool = False  # training, queued, or Step epochs still to train
     restored_epoch: int | None = None  # early stopping put this epoch's weights back
     summary: dict | None = None  # Trainer.summary() of a run at rest (None while it trains)
+
+
+@dataclass
+class RunState:
+    """What a snapshot reads of a run's training. A Trainer has these attributes; the
+    process backend's handle keeps them as the worker's updates tell them."""
+
+    config: Config
+    epoch: int = 0
+    events: list[Event] = field(default_factory=list)
+    stop_reason: str | None = None
+    diverged: bool = False
+    best_epoch: int | None = None
+    restored_epoch: int | None = None
+
+
+def is_busy(status: str, work_left: bool) -> bool:
+    """Training, queued, or (unless stopped) with epochs or commands still to do."""
+    return status in (RUNNING, QUEUED) or (status != STOPPED and work_left)
+
+
+def take_snapshot(run_id: int, run: RunState, *, status: str, history: list[EpochRecord],
+                  busy: bool, summary: dict | None, rate: float, error: str | None,
+                  split: Split | None, views_version: int, views: dict) -> Snapshot:
+    """A Snapshot of `run` (a Trainer or a RunState) and what its handle knows."""
+    return Snapshot(
+        run_id=run_id, config=run.config, status=status, epoch=run.epoch, history=history,
+        events=list(run.events), stop_reason=run.stop_reason, diverged=run.diverged,
+        best_epoch=run.best_epoch, restored_epoch=run.restored_epoch, summary=summary,
+        epochs_per_second=rate, error=error, split=split, views_version=views_version,
+        busy=busy, **view_fields(views),
+    )
 
 
 def view_fields(views: dict) -> dict:

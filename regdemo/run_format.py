@@ -11,7 +11,9 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
+
+from regdemo.records import FIELDS, FLOAT_FIELDS, EpochRecord, Event
 
 FORMAT = "regdemo-run"  # the "format" of an exported JSON run
 FORMAT_VERSION = 1
@@ -25,11 +27,6 @@ RUNNING, FINISHED, STOPPED, DIVERGED, INTERRUPTED, FAILED = (
     "running", "finished", "stopped", "diverged", "interrupted", "failed")
 STATUSES = (RUNNING, FINISHED, STOPPED, DIVERGED, INTERRUPTED, FAILED)
 
-# engine.EpochRecord's fields, in order (a test keeps them equal; importing the engine here
-# would load torch just to list runs).
-FIELDS = ("epoch", "train_loss", "val_loss", "train_score", "val_score", "objective",
-          "penalty", "weight_norm", "sparsity", "lr", "wall_time")
-FLOAT_FIELDS = FIELDS[1:]
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 # An imported event names a setting and holds numbers, true/false or short plain words (an
@@ -55,43 +52,6 @@ class UnknownRun(StoreError, LookupError):
 
 class ImportRejected(StoreError):
     """A JSON run that is too big or does not fit the export format."""
-
-
-class Epoch(NamedTuple):
-    """One stored epoch: engine.EpochRecord's fields and `gap`, without needing torch."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    train_score: float
-    val_score: float
-    objective: float
-    penalty: float
-    weight_norm: float
-    sparsity: float
-    lr: float
-    wall_time: float
-
-    @property
-    def gap(self) -> float:
-        return self.val_loss - self.train_loss
-
-    def as_dict(self) -> dict[str, float]:
-        return self._asdict()
-
-
-class SavedEvent(NamedTuple):
-    """A stored live change, shaped like engine.Event (so charts draw its marker)."""
-
-    epoch: int
-    knob: str
-    old: Any
-    new: Any
-
-    @property
-    def label(self) -> str:
-        fmt = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # as engine.Event.label
-        return f"{self.knob} {fmt(self.old)} -> {fmt(self.new)} @ epoch {self.epoch}"
 
 
 @dataclass(frozen=True)
@@ -129,8 +89,8 @@ class SavedRun:
     """A run as stored: its info, every epoch written, and its live changes."""
 
     info: RunInfo
-    history: list[Epoch]
-    events: list[SavedEvent]
+    history: list[EpochRecord]
+    events: list[Event]
 
     @property
     def id(self) -> str:
@@ -192,8 +152,9 @@ def plain_column(values: list) -> list:
     return values if all(map(math.isfinite, values)) else plain(values)
 
 
-def nan_row(row: tuple) -> Epoch:
-    return Epoch._make(math.nan if v is None else v for v in row)
+def nan_row(row: tuple) -> EpochRecord:
+    """A stored epoch row; SQLite's NULL (a NaN written) back to NaN."""
+    return EpochRecord._make(math.nan if v is None else v for v in row)
 
 
 def revive(value):

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from regdemo.records import EpochRecord, Event
 from regdemo.run_format import (
     DIVERGED,
     FAILED,
@@ -47,10 +48,8 @@ from regdemo.run_format import (
     STATUSES,
     STOPPED,
     BadRunId,
-    Epoch,
     ImportRejected,
     RunInfo,
-    SavedEvent,
     SavedRun,
     StoreError,
     UnknownRun,
@@ -359,8 +358,8 @@ class RunStore:
                 "SELECT epoch, knob, old, new FROM events WHERE run_id = ? ORDER BY seq",
                 (run_id,),
             ).fetchall()
-        history = [Epoch._make(r) if None not in r else nan_row(r) for r in epochs]
-        saved = [SavedEvent(e, k, loads(o), loads(n)) for e, k, o, n in events]
+        history = [EpochRecord._make(r) if None not in r else nan_row(r) for r in epochs]
+        saved = [Event(e, k, loads(o), loads(n)) for e, k, o, n in events]
         return SavedRun(_info(row), history, saved)
 
     def require(self, run_id: str) -> SavedRun:
@@ -454,34 +453,29 @@ class RunStore:
         return self._conn
 
     @contextlib.contextmanager
-    def _write(self):
-        """One write transaction; BEGIN IMMEDIATE takes the write lock up front, so a busy
-        database waits (busy_timeout) instead of failing halfway through."""
+    def _transaction(self, begin: str):
+        """One transaction on the shared connection, rolled back if the block fails."""
         if self._pid != os.getpid():
             self._connection()
         with self._lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin)
             try:
                 yield conn
-                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:  # never leave the shared connection mid-transaction
                     conn.execute("ROLLBACK")
                 raise
+            conn.execute("COMMIT")
 
-    @contextlib.contextmanager
+    def _write(self):
+        """A write transaction; BEGIN IMMEDIATE takes the write lock up front, so a busy
+        database waits (busy_timeout) instead of failing halfway through."""
+        return self._transaction("BEGIN IMMEDIATE")
+
     def _read(self):
-        """One read transaction: every query inside sees the same snapshot."""
-        if self._pid != os.getpid():
-            self._connection()
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+        """A read transaction: every query inside sees the same snapshot."""
+        return self._transaction("BEGIN")
 
     def _open(self) -> sqlite3.Connection:
         """Open the file; set a corrupt one aside, or fall back to memory if it can't open."""

@@ -8,8 +8,9 @@ import time
 
 from regdemo import warmup
 from regdemo.config import Config, ConfigError
-from regdemo.engine import EpochRecord, Event, Trainer
-from regdemo.run_base import History, Runner, Snapshot, view_fields
+from regdemo.engine import Trainer
+from regdemo.records import EpochRecord, Event
+from regdemo.run_base import History, Runner, Snapshot, is_busy, take_snapshot
 from regdemo.run_states import PAUSED, QUEUED, RUNNING, STOPPED, VIEW_INTERVAL
 
 
@@ -151,28 +152,12 @@ class ThreadRunHandle:
         with self._lock:
             t = self.trainer
             status = self._effective_status()
-            busy = status in (RUNNING, QUEUED) or status != STOPPED and (
-                self._busy or bool(self._pending_steps))
-            return Snapshot(
-                run_id=self.id,
-                config=t.config,
-                status=status,
-                epoch=t.epoch,
-                history=self._history.since(since),
-                events=list(t.events),
-                stop_reason=t.stop_reason,
-                diverged=t.diverged,
-                best_epoch=t.best_epoch,
-                restored_epoch=t.restored_epoch,
-                # Measured on the test set: only for a run at rest, not every tick.
-                summary=None if busy else t.summary(),
-                epochs_per_second=self._rate,
-                error=self._error,
-                split=t.split,
-                views_version=self._views_version,
-                busy=busy,
-                **view_fields(self._views),
-            )
+            busy = is_busy(status, self._busy or bool(self._pending_steps))
+            # The summary is measured on the test set: only for a run at rest, not every tick.
+            return take_snapshot(
+                self.id, t, status=status, history=self._history.since(since), busy=busy,
+                summary=None if busy else t.summary(), rate=self._rate, error=self._error,
+                split=t.split, views_version=self._views_version, views=self._views)
 
     def drain_unsaved(self) -> tuple[list[EpochRecord], list[Event]]:
         """Records not yet saved (taken), and all events so far."""

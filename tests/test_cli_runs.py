@@ -8,8 +8,8 @@ import math
 import pytest
 
 from regdemo.cli import main
-from regdemo.engine import EpochRecord
 from regdemo.presets import PRESETS
+from regdemo.records import EpochRecord
 from regdemo.store import FLOAT_FIELDS, RunStore
 
 CONFIG = PRESETS["overfit"].config.replace(epochs=3)

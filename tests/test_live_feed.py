@@ -11,8 +11,9 @@ import pytest
 
 from regdemo import live_feed
 from regdemo.config import Config
-from regdemo.engine import EpochRecord, Event, Trainer
+from regdemo.engine import Trainer
 from regdemo.presets import PRESETS
+from regdemo.records import EpochRecord, Event
 from regdemo.regularizers import ZERO_TOL
 from regdemo.runner import ThreadRunner
 from regdemo.ui import board_registry, routes

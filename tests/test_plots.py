@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from regdemo import plots
-from regdemo.engine import EpochRecord, Event
+from regdemo.records import EpochRecord, Event
 
 
 def record(epoch: int, sparsity: float = 0.0) -> EpochRecord:

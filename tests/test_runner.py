@@ -5,7 +5,7 @@ import time
 import pytest
 
 from regdemo.config import Config, ConfigError
-from regdemo.engine import EpochRecord
+from regdemo.records import EpochRecord
 from regdemo.run_base import History
 from regdemo.runner import ThreadRunner
 

@@ -54,6 +54,9 @@ class Control:
 
 
 _LOG = (0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+_DECAYS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+_RADII = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0)  # max-norm; 0 is off
+_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 0.005, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 SECTIONS: dict[str, list[Control]] = {
     "Data": [
@@ -94,8 +97,7 @@ SECTIONS: dict[str, list[Control]] = {
         Control("l1", "L1 penalty", "select_slider", "Pushes weights to exact zeros; watch "
                 "sparsity and the feature bars.", options=_LOG),
         Control("weight_decay", "Weight decay", "select_slider", "The optimizer's decay; "
-                "decoupled from the gradient under AdamW.",
-                options=(0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)),
+                "decoupled from the gradient under AdamW.", options=_DECAYS),
         Control("dropout", "Dropout", "slider", "Randomly silences this share of hidden units "
                 "while training.", step=0.05),
         Control("augment", "Augmentation", "selectbox", "Transforms training inputs each epoch "
@@ -109,8 +111,7 @@ SECTIONS: dict[str, list[Control]] = {
                 "random while training (deeper blocks more often).", step=0.05),
         Control("max_norm", "Max-norm", "select_slider", "Caps the length of each hidden "
                 "unit's incoming weights after every step (0 = off); with dropout it keeps a "
-                "large learning rate stable.", options=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
-                                                        10.0)),
+                "large learning rate stable.", options=_RADII),
         Control("early_stopping", "Early stopping", "toggle", "Stop when validation loss has "
                 "not improved for `patience` epochs."),
         Control("patience", "Patience (epochs)", "number", "How long to wait for a new best "
@@ -122,8 +123,7 @@ SECTIONS: dict[str, list[Control]] = {
         Control("optimizer", "Optimizer", "selectbox", "sgd, momentum (SGD with 0.9), adam or "
                 "adamw (decoupled weight decay).", options=OPTIMIZERS),
         Control("lr", "Learning rate", "select_slider", "Step size; too high and the run "
-                "diverges.", options=(1e-4, 3e-4, 1e-3, 3e-3, 0.005, 0.01, 0.03, 0.1, 0.3, 1.0,
-                                      3.0, 10.0)),
+                "diverges.", options=_RATES),
         Control("batch_size", "Batch size (0 = full)", "number", "Samples per step; small "
                 "batches add noise.", step=10),
         Control("epochs", "Epochs", "number", "Length of the run (can be raised mid-run).",
