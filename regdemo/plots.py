@@ -84,7 +84,7 @@ def sweep_figure(stats: Sequence, knob: str, log_x: bool = False, best=None,
                  current: float | None = None, uirevision: str = "sweep") -> go.Figure:
     """Final train and val loss against a knob, mean ± 1 std over seeds, best value starred.
 
-    `stats` holds sweep.PointStats (value, *_mean, *_std); points whose runs all diverged
+    `stats` holds sweep_results.PointStats (value, *_mean, *_std); points whose runs all diverged
     are left out, so a gap in the curve means "diverged here".
     """
     fig = _figure(f"Validation curve: final loss against {knob}", uirevision)

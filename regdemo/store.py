@@ -3,7 +3,7 @@
 Layout: `<data dir>/runs.sqlite3`, the folder from `REGDEMO_DATA_DIR` (default `./runs`).
 - WAL mode with `synchronous=NORMAL`: every committed `append` survives the writer being
   killed (SIGKILL); only a power cut may lose the last few commits. Several processes may
-  read and write at once; a writer waits up to BUSY_TIMEOUT for another's transaction.
+  read and write at once; a writer waits up to store_file.BUSY_TIMEOUT for another's transaction.
 - Only JSON text and numbers are stored: nothing is pickled or evaluated. Non-finite floats
   in JSON are the strings "NaN", "Infinity", "-Infinity" (strict JSON, browsers parse it);
   in the epochs table inf is a REAL and NaN is NULL (SQLite cannot hold NaN) read back as NaN.
@@ -23,7 +23,6 @@ import json
 import math
 import os
 import secrets
-import socket
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from regdemo import store_file
 from regdemo.records import EpochRecord, Event
 from regdemo.run_format import (
     DIVERGED,
@@ -75,56 +75,9 @@ __all__ = ["DIVERGED", "FAILED", "FINISHED", "FLOAT_FIELDS", "INTERRUPTED", "MAX
 ENV_DATA_DIR = "REGDEMO_DATA_DIR"
 DEFAULT_DATA_DIR = "runs"
 FILE_NAME = "runs.sqlite3"
-SCHEMA_VERSION = 1
-
-BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's transaction
 # Connections inherited through fork(): closing one in the child could checkpoint and delete
 # the WAL the parent still uses, so they are kept referenced and never touched.
 _INHERITED: list[sqlite3.Connection] = []
-
-# Which browser made a run (its owner token, a cookie of the page's): the Saved runs tab
-# lists a browser's own runs only. Its own table, so files from before it keep working.
-_BROWSERS = """CREATE TABLE IF NOT EXISTS browsers (
-        run_id TEXT PRIMARY KEY,
-        browser TEXT NOT NULL
-    ) WITHOUT ROWID"""
-_SCHEMA = (
-    """CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        created REAL NOT NULL,  -- unix seconds
-        updated REAL NOT NULL,
-        status TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        parent TEXT,  -- the run this one was forked from; not a foreign key: may be deleted
-        owner TEXT NOT NULL,  -- host:pid:start of the creating process, to spot orphans
-        epochs INTEGER NOT NULL DEFAULT 0,  -- highest epoch written
-        config TEXT NOT NULL,  -- JSON object: Config.to_query()
-        summary TEXT  -- JSON object: Trainer.summary(), NULL until finished
-    )""",
-    "CREATE INDEX runs_by_created ON runs (created)",
-    "CREATE INDEX runs_by_status ON runs (status)",
-    "CREATE TABLE epochs (run_id TEXT NOT NULL, epoch INTEGER NOT NULL, "
-    + ", ".join(f"{f} REAL" for f in FLOAT_FIELDS)
-    + ", PRIMARY KEY (run_id, epoch)) WITHOUT ROWID",
-    """CREATE TABLE events (
-        seq INTEGER PRIMARY KEY,
-        run_id TEXT NOT NULL,
-        epoch INTEGER NOT NULL,
-        knob TEXT NOT NULL,
-        old TEXT NOT NULL,  -- JSON value
-        new TEXT NOT NULL
-    )""",
-    "CREATE INDEX events_by_run ON events (run_id, seq)",
-    _BROWSERS,
-)
-_COLUMNS = {
-    "runs": ["id", "name", "created", "updated", "status", "origin", "parent", "owner",
-             "epochs", "config", "summary"],
-    "epochs": ["run_id", *FIELDS],
-    "events": ["seq", "run_id", "epoch", "knob", "old", "new"],
-    "browsers": ["run_id", "browser"],
-}
 _INSERT_EPOCH = (f"INSERT OR REPLACE INTO epochs (run_id, {', '.join(FIELDS)}) "
                  f"VALUES (?, {', '.join('?' * len(FIELDS))})")
 _INFO_SQL = (
@@ -132,14 +85,6 @@ _INFO_SQL = (
     "(SELECT val_loss FROM epochs e WHERE e.run_id = runs.id ORDER BY epoch DESC LIMIT 1) "
     "FROM runs"
 )
-
-
-class _Unusable(Exception):
-    """The file is a readable SQLite database but not one of ours (wrong tables)."""
-
-
-class _TooNew(Exception):
-    """The file was written by a newer schema: left alone, not set aside."""
 
 
 def _recovering(method):
@@ -152,7 +97,7 @@ def _recovering(method):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
-            if not (self.persistent and _is_corrupt(exc)):
+            if not (self.persistent and store_file.is_corrupt(exc)):
                 raise
             self._recover(exc)
         return method(self, *args, **kwargs)
@@ -225,7 +170,8 @@ class RunStore:
                 conn.execute(
                     "INSERT INTO runs (id, name, created, updated, status, origin, parent, "
                     "owner, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, name, now, now, RUNNING, origin, parent, _owner(), dumps(query)),
+                    (run_id, name, now, now, RUNNING, origin, parent,
+                     store_file.owner_token(), dumps(query)),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"a run with id {run_id!r} exists already") from None
@@ -298,11 +244,11 @@ class RunStore:
         A writer is gone when the process that created the run no longer exists (same host),
         or when it is this process and the id is not in `alive` (the runner's live ids).
         """
-        alive, me = set(alive), _owner()
+        alive, me = set(alive), store_file.owner_token()
         with self._write() as conn:
             rows = conn.execute("SELECT id, owner FROM runs WHERE status = ?", (RUNNING,))
             gone = [run_id for run_id, owner in rows.fetchall()
-                    if (owner == me and run_id not in alive) or _owner_gone(owner)]
+                    if (owner == me and run_id not in alive) or store_file.owner_gone(owner)]
             conn.executemany("UPDATE runs SET status = ?, updated = ? WHERE id = ?",
                              [(INTERRUPTED, time.time(), run_id) for run_id in gone])
         return gone
@@ -421,7 +367,7 @@ class RunStore:
             conn.execute(
                 "INSERT INTO runs (id, name, created, updated, status, origin, parent, owner, "
                 "epochs, config, summary) VALUES (?, ?, ?, ?, ?, 'import', NULL, ?, ?, ?, ?)",
-                (run_id, run["name"], now, now, run["status"], _owner(),
+                (run_id, run["name"], now, now, run["status"], store_file.owner_token(),
                  max((r[0] for r in run["history"]), default=0), dumps(run["config"]),
                  None if run["summary"] is None else dumps(run["summary"])),
             )
@@ -481,23 +427,23 @@ class RunStore:
         """Open the file; set a corrupt one aside, or fall back to memory if it can't open."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return _open_checked(self.path)
-        except (sqlite3.DatabaseError, _Unusable) as exc:
-            if not _is_corrupt(exc):
+            return store_file.open_checked(self.path)
+        except (sqlite3.DatabaseError, store_file.Unusable) as exc:
+            if not store_file.is_corrupt(exc):
                 return self._in_memory(exc)
             first = exc
-        except (sqlite3.Error, OSError, _TooNew) as exc:
+        except (sqlite3.Error, OSError, store_file.TooNew) as exc:
             return self._in_memory(exc)
         try:
-            with _file_lock(self.path.with_name(self.path.name + ".lock")):
+            with store_file.file_lock(self.path.with_name(self.path.name + ".lock")):
                 try:  # another process may have set it aside and started a new one already
-                    return _open_checked(self.path)
-                except (sqlite3.DatabaseError, _Unusable) as exc:
-                    if not _is_corrupt(exc):
+                    return store_file.open_checked(self.path)
+                except (sqlite3.DatabaseError, store_file.Unusable) as exc:
+                    if not store_file.is_corrupt(exc):
                         raise
-                aside = _set_aside(self.path)
-                conn = _open_checked(self.path)
-        except (sqlite3.Error, OSError, _Unusable, _TooNew) as exc:
+                aside = store_file.set_aside(self.path)
+                conn = store_file.open_checked(self.path)
+        except (sqlite3.Error, OSError, store_file.Unusable, store_file.TooNew) as exc:
             return self._in_memory(exc)
         self.problem = (f"The saved-runs file {self.path} could not be read ({one_line(first)});"
                         f" it was moved to {aside.name} and a new, empty file was started.")
@@ -519,123 +465,10 @@ class RunStore:
         self.persistent = False
         self.problem = (f"Runs are not being saved: the saved-runs file {self.path} could not "
                         f"be used ({one_line(exc)}).")
-        return _open_checked(":memory:")
+        return store_file.open_checked(":memory:")
 
 
-# --- helpers
-
-
-def _open_checked(file) -> sqlite3.Connection:
-    """A connection with WAL, our schema, and a passed quick integrity check."""
-    conn = sqlite3.connect(file, timeout=BUSY_TIMEOUT, isolation_level=None,
-                           check_same_thread=False)  # our own lock serializes threads
-    try:
-        result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if result != "ok":
-            raise _Unusable(f"integrity check: {result}")
-        _ensure_schema(conn)  # before WAL: a file that is not ours is left byte for byte
-        conn.execute("PRAGMA journal_mode=WAL").fetchone()
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process in WAL
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _ensure_schema(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")  # two processes starting at once: one creates, one checks
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-        if version == 0 and not tables:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif version > SCHEMA_VERSION:
-            raise _TooNew(f"it was written by a newer regdemo (schema {version})")
-        else:
-            if "runs" in tables:  # a file from before the browsers table: add it
-                conn.execute(_BROWSERS)
-            for table, columns in _COLUMNS.items():
-                found = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-                if found != columns:
-                    raise _Unusable(f"table {table!r} is not a saved-runs table")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _is_corrupt(exc: BaseException) -> bool:
-    if isinstance(exc, _Unusable):
-        return True
-    if getattr(exc, "sqlite_errorname", None) in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
-        return True
-    text = str(exc)
-    return "not a database" in text or "malformed" in text
-
-
-def _set_aside(path: Path) -> Path:
-    """Rename the file (with its -wal and -shm, which belong to it) to .corrupt-<time>."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 1
-    while aside.exists():
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-        n += 1
-    os.replace(path, aside)
-    for suffix in ("-wal", "-shm"):  # a stale WAL would be replayed into the new file
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, aside.with_name(aside.name + suffix))
-    return aside
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock between processes (only taken on the rare set-aside path)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the set-aside is still correct for one process
-        yield
-        return
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _process_start(pid: int) -> str:
-    """The process's start time in clock ticks (Linux), so a reused pid is not mistaken."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
-
-
-def _owner() -> str:
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
-
-
-def _owner_gone(owner: str) -> bool:
-    """True if `owner` (host:pid:start) names a process on this host that no longer exists."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname():
-        return False  # another machine's process: we cannot tell
-    _, pid, start = parts
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError):
-        return False
-    return start != "?" and _process_start(int(pid)) not in (start, "?")
-
+# --- rows
 
 def _default_name(query: Mapping[str, str]) -> str:
     hidden = query.get("hidden") or "linear"

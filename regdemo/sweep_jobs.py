@@ -7,7 +7,8 @@ import threading
 import time
 from collections import deque
 
-from regdemo.sweep import SweepResult, SweepSpec, run_sweep
+from regdemo.sweep import SweepSpec, run_sweep
+from regdemo.sweep_results import SweepResult
 
 WAITING, RUNNING, DONE, CANCELLED, FAILED = "waiting", "running", "done", "cancelled", "failed"
 

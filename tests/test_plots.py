@@ -51,7 +51,7 @@ def test_compare_figure_scores_and_thinning():
 
 
 def test_sweep_figure_draws_mean_and_std_bands_and_marks_best_and_current():
-    from regdemo.sweep import PointStats
+    from regdemo.sweep_results import PointStats
 
     stats = [PointStats(0.001, 3, 0, 0.1, 0.01, 0.9, 0.1),
              PointStats(0.01, 3, 0, 0.2, 0.02, 0.5, 0.05),
@@ -68,7 +68,7 @@ def test_sweep_figure_draws_mean_and_std_bands_and_marks_best_and_current():
 
 def test_axes_use_plain_powers_not_si_prefixes():
     """A sweep over 1e-4..1 reads 10^-4 on its axis, never '100µ'."""
-    from regdemo.sweep import PointStats
+    from regdemo.sweep_results import PointStats
 
     stats = [PointStats(1e-4, 1, 0, 0.1, 0.0, 0.9, 0.0), PointStats(1.0, 1, 0, 0.2, 0.0, 0.5, 0.0)]
     fig = plots.sweep_figure(stats, "l2", log_x=True)

@@ -15,13 +15,11 @@ from regdemo.sweep import (
     LocalExecutor,
     SerialExecutor,
     SweepError,
-    SweepRow,
     SweepSpec,
-    aggregate,
-    best_point,
     make_units,
     run_sweep,
 )
+from regdemo.sweep_results import SweepRow, aggregate, best_point
 
 # Small and quick: a few ms per run, so process start-up dominates the parallel tests.
 TINY = PRESETS["overfit"].config.replace(hidden=(8, 8), n_train=30, n_val=60, epochs=25)
