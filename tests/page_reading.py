@@ -6,6 +6,23 @@ from __future__ import annotations
 import json
 
 from regdemo.ui.routes import feed_reply
+from regdemo.ui.state import get_runner
+
+
+def run_handle(at):
+    """The run the page holds (its session's run id, from the page's runner)."""
+    return get_runner().get(at.session_state["run_id"])
+
+
+def wait_until_parked(at, timeout=30.0):
+    """Wait for the page's run to stop training, then rerun the page to draw it."""
+    assert run_handle(at).wait(timeout)
+    at.run()
+
+
+def query_of(at) -> dict[str, str]:
+    """The page's query parameters (the last value of a repeated one)."""
+    return {k: v if isinstance(v, str) else v[-1] for k, v in at.query_params.items()}
 
 
 def board(at, have: str = "") -> dict:

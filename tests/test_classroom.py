@@ -2,7 +2,6 @@
 
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st_
 
@@ -11,13 +10,7 @@ from regdemo.config import Config
 from regdemo.lessons import LESSONS
 from regdemo.presets import PRESETS
 from regdemo.ui.state import get_runner
-from tests.page_reading import board
-from tests.test_page import _fresh_page, _handle, _query, _wait_until_parked
-
-
-@pytest.fixture
-def app(monkeypatch, tmp_path):
-    yield from _fresh_page(monkeypatch, tmp_path, "thread")
+from tests.page_reading import board, query_of, run_handle, wait_until_parked
 
 
 def _open(app, **query):
@@ -73,12 +66,12 @@ def test_hidden_controls_are_absent_and_locked_ones_disabled(app):
     assert app.sidebar.select_slider(key="w_l2").disabled
     assert not app.sidebar.select_slider(key="w_lr").disabled
     app.sidebar.button(key="btn_train").click().run()
-    _handle(app).pause()
-    _wait_until_parked(app)
+    run_handle(app).pause()
+    wait_until_parked(app)
     # The hidden value from the link is what trains, and the link keeps the flags.
-    assert _handle(app).config.l1 == 0.001
-    assert _query(app)["hide"] == "dropout,fork,l1,lesson"
-    assert _query(app)["lock"] == "dataset,l2"
+    assert run_handle(app).config.l1 == 0.001
+    assert query_of(app)["hide"] == "dropout,fork,l1,lesson"
+    assert query_of(app)["lock"] == "dataset,l2"
 
 
 def test_projector_mode_from_the_link_reaches_the_board(app):
@@ -87,21 +80,21 @@ def test_projector_mode_from_the_link_reaches_the_board(app):
     _open(app, projector="1")
     assert app.sidebar.toggle(key="w_projector").value
     app.sidebar.button(key="btn_step").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     assert board(app)["data"]["projector"] is True
     app.sidebar.toggle(key="w_projector").set_value(False).run()
     assert board(app)["data"]["projector"] is False
-    assert _query(app).get("projector") is None
+    assert query_of(app).get("projector") is None
 
 
 def test_a_speed_link_sets_the_pace_and_a_bad_one_warns(app):
     _open(app, speed="max")
     assert app.select_slider(key="w_speed").value == "max"
-    assert _query(app)["speed"] == "max"
+    assert query_of(app)["speed"] == "max"
     app.select_slider(key="w_speed").set_value(10).run()
-    assert _query(app)["speed"] == "10"
+    assert query_of(app)["speed"] == "10"
     app.select_slider(key="w_speed").set_value(50).run()
-    assert "speed" not in _query(app)  # the default is not written
+    assert "speed" not in query_of(app)  # the default is not written
 
 
 def test_a_bad_speed_in_a_link_is_named_and_the_default_used(app):
@@ -112,7 +105,7 @@ def test_a_bad_speed_in_a_link_is_named_and_the_default_used(app):
 
 def test_an_ab_link_opens_baseline_and_regularized_side_by_side(app):
     _open(app, preset="dropout", ab="1")
-    a, b = _handle(app), get_runner().get(app.session_state["run_b"])
+    a, b = run_handle(app), get_runner().get(app.session_state["run_b"])
     assert a.config.dropout == 0.0 and b.config.dropout == 0.5
     assert a.config.replace(dropout=0.5) == b.config  # one knob apart, same seed and data
     # Each is named by its own settings (B was once named after A: "dropout=0.0 (B: ...)").
@@ -137,7 +130,7 @@ def test_a_lesson_link_shows_the_step_and_does_it_for_me(app):
     assert lesson.title in text and lesson.question in text and "Step 1 of" in text
     assert app.sidebar.selectbox(key="w_lesson").value == "l2"
     app.button(key="lesson_do").click().run()
-    handle = _handle(app)
+    handle = run_handle(app)
     assert handle.config == lesson.config
     assert handle.wait(60)
     app.run()

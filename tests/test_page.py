@@ -3,7 +3,6 @@
 import base64
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,52 +11,21 @@ from streamlit.testing.v1 import AppTest
 from regdemo.config import Config
 from regdemo.presets import PRESETS
 from regdemo.ui.state import get_runner, get_store
-from tests.page_reading import board, event_labels, static_charts
-
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-BROWSER = "test-browser-0123456789"
-
-
-def _fresh_page(monkeypatch, tmp_path, backend: str):
-    import streamlit as st
-
-    st.cache_resource.clear()
-    monkeypatch.setenv("REGDEMO_BACKEND", backend)
-    monkeypatch.setenv("REGDEMO_DATA_DIR", str(tmp_path))  # each page starts with no saved runs
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["owner"] = BROWSER  # as the owner cookie of a returning browser
-    yield at
-    runner = get_runner()
-    for handle in runner.runs():
-        runner.forget(handle.id)
-    if hasattr(runner, "shutdown"):
-        runner.shutdown()
-    st.cache_resource.clear()
+from tests.page_reading import (
+    board,
+    event_labels,
+    query_of,
+    run_handle,
+    static_charts,
+    wait_until_parked,
+)
+from tests.support import APP
 
 
 @pytest.fixture
-def app(monkeypatch, tmp_path):
-    """A fresh page on the in-process backend; afterwards runs stop and caches clear."""
-    yield from _fresh_page(monkeypatch, tmp_path, "thread")
-
-
-@pytest.fixture
-def process_app(monkeypatch, tmp_path):
+def process_app(make_page, tmp_path):
     """A fresh page on the server's default backend: worker processes."""
-    yield from _fresh_page(monkeypatch, tmp_path, "process")
-
-
-def _handle(at):
-    return get_runner().get(at.session_state["run_id"])
-
-
-def _wait_until_parked(at, timeout=30.0):
-    assert _handle(at).wait(timeout)
-    at.run()
-
-
-def _query(at) -> dict[str, str]:
-    return {k: v if isinstance(v, str) else v[-1] for k, v in at.query_params.items()}
+    return make_page("process", data_dir=tmp_path)
 
 
 def _values(array) -> list:
@@ -79,7 +47,7 @@ def test_default_page_loads_the_default_preset(app):
     assert app.number_input(key="w_n_train").value == PRESETS["overfit"].config.n_train
     assert app.text_input(key="w_hidden").value == "128-128"
     assert any("Press **Train**" in m for m in _messages(app.info))
-    assert _query(app)["preset"] == "overfit"
+    assert query_of(app)["preset"] == "overfit"
 
 
 def test_choosing_a_preset_sets_every_control(app):
@@ -98,7 +66,7 @@ def test_controls_map_to_config_and_url(app):
     app.run()
     app.slider(key="w_dropout").set_value(0.5).run()
     app.text_input(key="w_hidden").set_value("32-16").run()
-    query = _query(app)
+    query = query_of(app)
     config, problems = Config.from_query(query)
     assert problems == []
     assert config.dropout == 0.5 and config.hidden == (32, 16)
@@ -116,7 +84,7 @@ def test_shared_link_restores_every_control(app):
     assert app.slider(key="w_dropout").value == 0.3
     assert app.number_input(key="w_seed").value == 9
     assert app.text_input(key="w_hidden").value == "64-32"
-    query = _query(app)
+    query = query_of(app)
     assert Config.from_query(query)[0] == shared
 
 
@@ -154,13 +122,13 @@ def test_train_runs_to_the_end_and_reports(app):
     app.run()
     app.number_input(key="w_epochs").set_value(40).run()
     app.button(key="btn_train").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     assert not app.exception
     run = board(app)["runs"][0]
     assert (run["epoch"], run["epochs"], run["status"], run["busy"]) == (40, 40, "stopped", False)
     assert run["rec"]["e"] == list(range(1, 41))
     assert any("Finished: reached 40 epochs" in m for m in _messages(app.info))
-    assert len(_handle(app).snapshot().history) == 40
+    assert len(run_handle(app).snapshot().history) == 40
 
 
 def test_step_then_live_change_records_an_event(app):
@@ -168,14 +136,14 @@ def test_step_then_live_change_records_an_event(app):
     app.run()
     for _ in range(3):
         app.button(key="btn_step").click().run()
-        _wait_until_parked(app)
-    handle = _handle(app)
+        wait_until_parked(app)
+    handle = run_handle(app)
     assert handle.snapshot().epoch == 3
     app.slider(key="w_dropout").set_value(0.5).run()
     events = handle.snapshot().events
     assert [e.label for e in events] == ["dropout 0 -> 0.5 @ epoch 3"]
     app.button(key="btn_step").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     assert handle.snapshot().epoch == 4  # same run: the live change did not reset it
     run = board(app)["runs"][0]
     assert run["rec"]["e"] == [1, 2, 3, 4]  # every epoch, for the curves
@@ -186,14 +154,14 @@ def test_structural_change_asks_for_a_new_run(app):
     """Changing the width mid-run is not applied live; the page says to press Train."""
     app.run()
     app.button(key="btn_step").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     first = app.session_state["run_id"]
     app.text_input(key="w_hidden").set_value("8").run()
     assert any("need a new run" in m for m in _messages(app.sidebar.info))
     app.button(key="btn_step").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     assert app.session_state["run_id"] != first
-    assert _handle(app).config.hidden == (8,)
+    assert run_handle(app).config.hidden == (8,)
 
 
 def test_diverged_run_shows_its_reason(app):
@@ -203,7 +171,7 @@ def test_diverged_run_shows_its_reason(app):
     app.selectbox(key="w_optimizer").set_value("sgd").run()
     app.select_slider(key="w_lr").set_value(10.0).run()
     app.button(key="btn_train").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     time.sleep(0.1)
     app.run()
     assert not app.exception
@@ -214,7 +182,7 @@ def test_reset_forgets_the_run(app):
     """Reset stops the run and frees it on the server."""
     app.run()
     app.button(key="btn_step").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     run_id = app.session_state["run_id"]
     app.button(key="btn_reset").click().run()
     assert get_runner().get(run_id) is None
@@ -229,12 +197,12 @@ def test_train_and_live_change_on_the_process_backend(process_app):
     app.number_input(key="w_epochs").set_value(30).run()
     for _ in range(2):
         app.button(key="btn_step").click().run()
-        _wait_until_parked(app)
+        wait_until_parked(app)
     app.slider(key="w_dropout").set_value(0.5).run()
     app.button(key="btn_train").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     assert not app.exception
-    snap = _handle(app).snapshot()
+    snap = run_handle(app).snapshot()
     assert [r.epoch for r in snap.history] == list(range(1, 31))
     assert [e.label for e in snap.events] == ["dropout 0 -> 0.5 @ epoch 2"]
     assert snap.stop_reason == "finished: reached 30 epochs"
@@ -248,9 +216,9 @@ def test_digits_preset_shows_augmented_and_misclassified_digits(app):
     app.run()
     app.selectbox(key="w_preset").set_value("digits_shift").run()
     app.button(key="btn_step").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     assert not app.exception
-    snap = _handle(app).snapshot()
+    snap = run_handle(app).snapshot()
     assert snap.augmented is not None and snap.mistakes is not None
     assert len(snap.mistakes[0]) > 0  # one epoch in, some digits are still wrong
     run = board(app)["runs"][0]
@@ -271,9 +239,9 @@ def test_fork_trains_both_branches_and_a_knob_change_reaches_only_b(app):
     app.run()
     for _ in range(5):
         app.button(key="btn_step").click().run()
-        _wait_until_parked(app)
+        wait_until_parked(app)
     app.button(key="btn_fork").click().run()
-    a, b = _handle(app), get_runner().get(app.session_state["run_b"])
+    a, b = run_handle(app), get_runner().get(app.session_state["run_b"])
     assert b.snapshot().epoch == 5 and app.session_state["w_branch"] == "B"
     app.slider(key="w_dropout").set_value(0.5).run()
     assert (a.config.dropout, b.config.dropout) == (0.0, 0.5)
@@ -302,12 +270,12 @@ def test_an_unchanged_fork_retraces_its_original_exactly(app):
     """Same data, same weights, same random stream: without a change B equals A."""
     app.run()
     app.button(key="btn_step").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     app.button(key="btn_fork").click().run()
     for _ in range(4):
         app.button(key="btn_step").click().run()
-        _wait_until_parked(app)
-    a = _handle(app).snapshot()
+        wait_until_parked(app)
+    a = run_handle(app).snapshot()
     b = get_runner().get(app.session_state["run_b"]).snapshot()
     assert [r.val_loss for r in a.history] == [r.val_loss for r in b.history]
     app.button(key="btn_unfork").click().run()
@@ -321,10 +289,10 @@ def test_saved_runs_tab_overlays_the_runs_and_lists_what_differs(app):
     app.run()
     app.number_input(key="w_epochs").set_value(15).run()
     app.button(key="btn_train").click().run()
-    _wait_until_parked(app)
+    wait_until_parked(app)
     app.select_slider(key="w_l2").set_value(0.01).run()
     app.button(key="btn_train").click().run()  # epochs reached: Train starts a new run
-    _wait_until_parked(app)
+    wait_until_parked(app)
     get_runner().save_now()
     app.run()
     picked = app.multiselect(key="w_compare")
@@ -382,12 +350,12 @@ def test_a_knob_moved_after_the_run_finished_is_not_recorded_into_it(app):
     app.run()
     app.number_input(key="w_epochs").set_value(10).run()
     app.button(key="btn_train").click().run()
-    _wait_until_parked(app)
-    finished = _handle(app)
+    wait_until_parked(app)
+    finished = run_handle(app)
     app.slider(key="w_dropout").set_value(0.5).run()
     assert finished.snapshot().events == [] and finished.config.dropout == 0.0
     app.button(key="btn_train").click().run()
-    assert _handle(app) is not finished and _handle(app).config.dropout == 0.5
+    assert run_handle(app) is not finished and run_handle(app).config.dropout == 0.5
 
 
 def _trained_and_saved(at, **widgets) -> str:
@@ -397,10 +365,10 @@ def _trained_and_saved(at, **widgets) -> str:
         (at.slider if isinstance(value, float) else at.number_input)(key=key).set_value(
             value).run()
     at.button(key="btn_train").click().run()
-    _wait_until_parked(at)
+    wait_until_parked(at)
     get_runner().save_now()
     at.run()
-    return _handle(at).saved_id
+    return run_handle(at).saved_id
 
 
 def _another_browser() -> AppTest:
@@ -427,11 +395,11 @@ def test_extra_input_features_go_into_the_link_and_clear_for_other_data(app):
     """x1² and x2² reach the Config and the URL; a 1-D set greys the control and clears it."""
     app.run()
     app.multiselect(key="w_features").set_value(["x2sq", "x1sq"]).run()
-    assert Config.from_query(_query(app))[0].features == ("x1sq", "x2sq")
+    assert Config.from_query(query_of(app))[0].features == ("x1sq", "x2sq")
     app.selectbox(key="w_dataset").set_value("sine").run()
     assert not app.exception and not _messages(app.sidebar.error)
     assert app.multiselect(key="w_features").disabled
-    assert Config.from_query(_query(app))[0].features == ()
+    assert Config.from_query(query_of(app))[0].features == ()
 
 
 def test_a_read_only_link_shows_one_saved_run_to_another_browser(app):
@@ -446,13 +414,13 @@ def test_a_read_only_link_shows_one_saved_run_to_another_browser(app):
     assert any("Shared run (read-only)" in m.value for m in other.markdown)
     assert static_charts(other)["shared_chart"]["data"]  # its curves
     assert not [b for b in other.get("button") if b.key in ("btn_rename", "btn_delete")]
-    assert _query(other)["run"] == mine  # the link stays while the run is shown
+    assert query_of(other)["run"] == mine  # the link stays while the run is shown
     other.button(key="btn_shared_load").click().run()
     assert other.number_input(key="w_epochs").value == 7
     assert other.slider(key="w_dropout").value == 0.25
     assert get_store().runs(browser="another-browser-0123456789") == []  # not theirs
     other.button(key="btn_shared_close").click().run()
-    assert "run" not in _query(other)
+    assert "run" not in query_of(other)
     bad = AppTest.from_file(APP, default_timeout=60)
     bad.query_params["run"] = "../../etc"
     bad.run()

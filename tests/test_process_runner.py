@@ -5,12 +5,12 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from regdemo.config import Config, ConfigError
 from regdemo.runner import QUEUED, RUNNING, STOPPED, ProcessRunner
+from tests.support import pid_alive, started_pool, until
 
 SMALL = Config(dataset="moons", n_train=40, n_val=60, hidden=(16, 16), epochs=30)
 LONG = SMALL.replace(epochs=100_000)
@@ -18,27 +18,8 @@ LONG = SMALL.replace(epochs=100_000)
 
 @pytest.fixture(scope="module")
 def pool():
-    runner = ProcessRunner(workers=2, grace=0.5)
-    assert runner.wait_ready(90) and runner.ready()
-    yield runner
-    runner.shutdown()
-
-
-@pytest.fixture
-def runner(pool):
-    yield pool
-    for handle in pool.runs():
-        pool.forget(handle.id)
-    pool.max_concurrent = 8
-
-
-def _until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+    """Two workers: runs spread over them."""
+    yield from started_pool(workers=2, grace=0.5)
 
 
 def test_start_trains_to_the_end_with_every_epoch_mirrored(runner):
@@ -80,7 +61,7 @@ def test_step_pause_and_live_change(runner):
     with pytest.raises(ConfigError, match="structural"):
         handle.set_live(hidden=(4,))
     handle.start()
-    assert _until(lambda: handle.snapshot().epoch > 50)
+    assert until(lambda: handle.snapshot().epoch > 50)
     handle.pause()
     assert handle.wait()
     frozen = handle.snapshot().epoch
@@ -112,7 +93,7 @@ def test_queue_past_the_cap_then_promotion(runner):
     time.sleep(0.3)
     assert second.snapshot().epoch == 0
     first.pause()
-    assert _until(lambda: second.snapshot().epoch > 0)
+    assert until(lambda: second.snapshot().epoch > 0)
     assert second.status == RUNNING
 
 
@@ -123,7 +104,7 @@ def test_speeds_are_what_they_say(runner, speed):
     handle = runner.create(LONG.replace(hidden=(8,)))
     handle.set_speed(speed)
     handle.start()
-    assert _until(lambda: handle.snapshot().epoch >= 3)
+    assert until(lambda: handle.snapshot().epoch >= 3)
     first, start = handle.snapshot().epoch, time.monotonic()
     time.sleep(3.0)
     done, seconds = handle.snapshot().epoch - first, time.monotonic() - start
@@ -137,11 +118,11 @@ def test_orphaned_runs_are_reaped_and_dropped_from_workers(runner):
     handles = [runner.create(LONG) for _ in range(50)]
     for h in handles:
         h.start()
-    assert _until(lambda: sum(h.snapshot().epoch > 0 for h in handles) >= 8)
+    assert until(lambda: sum(h.snapshot().epoch > 0 for h in handles) >= 8)
     for h in handles:
         runner.orphan(h.id)
-    assert _until(lambda: not runner.runs(), timeout=10)
-    assert _until(lambda: runner.worker_run_counts() == [0, 0], timeout=5)
+    assert until(lambda: not runner.runs(), timeout=10)
+    assert until(lambda: runner.worker_run_counts() == [0, 0], timeout=5)
 
 
 def test_a_reconnecting_page_keeps_its_run(runner):
@@ -162,9 +143,9 @@ def test_a_dead_worker_is_reported_not_hidden():
         assert pool.wait_ready(90)
         handle = pool.create(LONG)
         handle.start()
-        assert _until(lambda: handle.snapshot().epoch > 0)
+        assert until(lambda: handle.snapshot().epoch > 0)
         os.kill(pool.worker_pids()[0], signal.SIGKILL)
-        assert _until(lambda: handle.snapshot().error is not None, timeout=5)
+        assert until(lambda: handle.snapshot().error is not None, timeout=5)
         snap = handle.snapshot()
         assert snap.status == STOPPED and "worker stopped unexpectedly" in snap.error
     finally:
@@ -203,14 +184,6 @@ time.sleep(600)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_workers_exit_when_their_server_is_killed():
     """SIGKILL the server mid-run: its workers notice within seconds and stop training."""
     import subprocess
@@ -218,10 +191,10 @@ def test_workers_exit_when_their_server_is_killed():
     proc = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]
-        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        assert len(pids) == 2 and all(pid_alive(p) for p in pids)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        assert _until(lambda: not any(_alive(p) for p in pids), timeout=30)
+        assert until(lambda: not any(pid_alive(p) for p in pids), timeout=30)
     finally:
         proc.kill()
         for pid in pids:

@@ -8,19 +8,15 @@ from regdemo.config import Config, ConfigError
 from regdemo.records import EpochRecord
 from regdemo.run_base import History
 from regdemo.runner import ThreadRunner
+from tests.support import until
 
 SMALL = Config(dataset="moons", n_train=40, n_val=60, hidden=(16, 16), epochs=30)
 ENDLESS = SMALL.replace(epochs=100_000)  # never finishes within a test: stop it yourself
 
 
-def wait_until(predicate, timeout: float = 2.0, interval: float = 0.01) -> bool:
-    """Poll `predicate` until it is true or `timeout` seconds pass; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
+def wait_until(predicate, timeout: float = 2.0) -> bool:
+    """`until` with this file's short default: the in-process runner answers at once."""
+    return until(predicate, timeout, every=0.01)
 
 
 def settle() -> None:

@@ -6,24 +6,12 @@ import contextlib
 import multiprocessing
 import os
 import threading
-import time
 from pathlib import Path
 
 from regdemo.config import Config
+from tests.support import APP, ROOT, pid_alive, until  # noqa: F401 - for the suite
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 INJECTED = "injected fault: the engine raised mid-epoch"
-
-
-def until(predicate, timeout: float = 20.0, every: float = 0.05) -> bool:
-    """Poll `predicate` until it is true (True) or `timeout` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return bool(predicate())
 
 
 def tree(pid: int) -> list[int]:
@@ -88,14 +76,6 @@ def faulty(config: Config, cls: type = FaultyConfig) -> Config:
 
 def messages(elements) -> list[str]:
     return [e.value for e in elements]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def kill_quietly(pid: int, sig: int = 9) -> None:
