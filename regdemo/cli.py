@@ -25,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a setting, e.g. --set dropout=0.5 --set hidden=64-64",
     )
+    train.add_argument("--data", type=Path, metavar="FILE.csv",
+                       help="train on your own CSV file (a header line, then rows)")
+    train.add_argument("--target", help="with --data: the column to predict (default: last)")
+    train.add_argument("--task", choices=("classification", "regression"),
+                       help="with --data: override the detected task")
     train.add_argument("--out", type=Path, help="write the history here (.csv or .json)")
     train.add_argument("--quiet", action="store_true", help="no live progress line")
     train.add_argument("--no-save", action="store_true",
@@ -33,8 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the scenarios")
     # Commands that live beside the code they drive: each adds its parser with
     # `set_defaults(handler=fn)`, fn(args) -> exit code, raising UsageError on bad input.
-    from regdemo import cli_runs, cli_sweep
+    from regdemo import cli_code, cli_runs, cli_sweep
 
+    cli_code.register(sub)
     cli_runs.register(sub)
     cli_sweep.register(sub)
     return parser
@@ -98,7 +104,9 @@ class _Saver:
 
 
 def _train(args) -> int:
-    config = config_from_args(args.preset, args.set)
+    if (args.target or args.task) and args.data is None:
+        raise UsageError("--target and --task go with --data")
+    config = config_from_args(args.preset, args.set, args.data, args.target, args.task)
     if args.out and args.out.suffix not in (".csv", ".json"):
         raise UsageError(f"--out must end in .csv or .json; got {args.out.name!r}")
     from regdemo.engine import Trainer  # torch loads only once the arguments are good

@@ -13,8 +13,16 @@ from typing import Any
 import numpy as np
 
 from regdemo.augment import AUGMENTATIONS
-from regdemo.datasets import DATASETS, DEFAULT_TEST, KIND_2D, KIND_IMAGE
+from regdemo.datasets import (
+    DATASETS,
+    DEFAULT_TEST,
+    KIND_2D,
+    KIND_IMAGE,
+    UnknownDataset,
+    spec_for,
+)
 from regdemo.features import FEATURES, canonical
+from regdemo.uploads import hash_of
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
@@ -42,7 +50,7 @@ class Config:
     """Everything that defines a run; the seed included, so a config reproduces its run."""
 
     # --- data
-    dataset: str = "moons"  # registry name in DATASETS
+    dataset: str = "moons"  # registry name in DATASETS, or upload:<hash> (uploaded data)
     n_train: int = 40  # training points, [4, 5000]
     n_val: int = 400  # validation points, [4, 5000]
     n_test: int = DEFAULT_TEST  # held-out test points of a generated set, [4, 5000]
@@ -110,11 +118,11 @@ class Config:
 
     @property
     def kind(self) -> str:
-        return DATASETS[self.dataset].kind
+        return spec_for(self.dataset).kind
 
     @property
     def task(self) -> str:
-        return DATASETS[self.dataset].task
+        return spec_for(self.dataset).task
 
     def to_query(self, only_changed: bool = False) -> dict[str, str]:
         """The config as URL query parameters (all fields, so links survive new defaults)."""
@@ -182,6 +190,20 @@ LIVE_KNOBS = frozenset(
 STRUCTURAL_KNOBS = frozenset(f.name for f in dataclasses.fields(Config)) - LIVE_KNOBS
 
 
+def data_settings(dataset: str) -> dict[str, Any]:
+    """Settings that fit a dataset on its own: every row it has for train + val (a quarter
+    for validation), and no knob of another kind of data (noise, extra inputs, CNN). For
+    uploaded data, where the scenario's sizes and noise were chosen for another set."""
+    spec = spec_for(dataset)
+    out: dict[str, Any] = {"dataset": dataset, "noise": 0.0, "label_noise": 0.0,
+                           "features": (), "augment": "none", "arch": "mlp"}
+    if spec.max_samples is not None:
+        least = max(4, spec.n_classes)
+        n_val = min(MAX_SAMPLES, max(least, spec.max_samples // 4))
+        out.update(n_train=min(MAX_SAMPLES, spec.max_samples - n_val), n_val=n_val)
+    return out
+
+
 def bounds(name: str) -> tuple[float, float]:
     """(low, high) of a numeric setting, as the constraint table states them."""
     check = _CONSTRAINTS[name]
@@ -204,7 +226,7 @@ def _short(raw: Any, limit: int = 40) -> str:
 class _Check:
     """One row of the constraint table: type, range or choices, and the codec for URLs."""
 
-    kind: str  # "int", "float", "bool", "choice", "widths", "subset" (of choices)
+    kind: str  # "int", "float", "bool", "choice", "dataset", "widths", "subset" (of choices)
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -215,6 +237,9 @@ class _Check:
             return "a bool (true or false)"
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "dataset":
+            return ("one of " + ", ".join(repr(c) for c in self.choices)
+                    + ", or upload:<16 hex digits> (uploaded data)")
         if self.kind == "subset":
             return "none or some of " + ", ".join(self.choices) + " (like x1sq-x2sq)"
         if self.kind == "widths":
@@ -236,6 +261,9 @@ class _Check:
             return isinstance(value, bool), value
         if self.kind == "choice":
             return isinstance(value, str) and value in self.choices, value
+        if self.kind == "dataset":  # whether this server has the upload is a later check
+            return isinstance(value, str) and (value in self.choices or
+                                               hash_of(value) is not None), value
         if self.kind == "subset":
             if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
                 return False, value
@@ -281,7 +309,7 @@ class _Check:
         if self.kind == "bool":
             return {"1": True, "true": True, "yes": True, "on": True, "0": False,
                     "false": False, "no": False, "off": False}.get(text.lower(), text)
-        if self.kind == "choice":
+        if self.kind in ("choice", "dataset"):
             return text
         if self.kind == "subset":
             if text in ("", "-", "none"):
@@ -318,7 +346,7 @@ def _num(x: float) -> str:
 
 
 _CONSTRAINTS: dict[str, _Check] = {
-    "dataset": _Check("choice", choices=tuple(DATASETS)),
+    "dataset": _Check("dataset", choices=tuple(DATASETS)),
     "n_train": _Check("int", 4, MAX_SAMPLES),
     "n_val": _Check("int", 4, MAX_SAMPLES),
     "n_test": _Check("int", 4, MAX_SAMPLES),
@@ -356,7 +384,10 @@ assert set(_CONSTRAINTS) == {f.name for f in dataclasses.fields(Config)}
 def _cross_field_errors(c: Config) -> list[str]:
     """Rules that tie fields together; each message says how to fix the setting."""
     errors = []
-    spec = DATASETS[c.dataset]
+    try:
+        spec = spec_for(c.dataset)
+    except UnknownDataset as exc:  # nothing else can be checked without the data
+        return [f"'dataset': {exc}."]
     if spec.max_samples is not None and c.n_train + c.n_val > spec.max_samples:
         errors.append(
             f"'n_train' + 'n_val' must be at most {spec.max_samples} for '{c.dataset}'; "

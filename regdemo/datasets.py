@@ -145,13 +145,14 @@ def _sparse(n, noise, rng):
     return x, y
 
 
-def _bundled(name):
+def _bundled(name, regression: bool = False):
     def load():
         import sklearn.datasets as sd
 
         bunch = getattr(sd, f"load_{name}")()
         names = tuple(str(n) for n in getattr(bunch, "feature_names", ()))
-        return bunch.data.astype(np.float64), bunch.target.astype(np.int64), names
+        y = bunch.target.astype(np.float64 if regression else np.int64)
+        return bunch.data.astype(np.float64), y, names
 
     return _cached(load)
 
@@ -180,6 +181,9 @@ DATASETS: dict[str, DatasetSpec] = {
         "Breast cancer", KIND_TABULAR, 2, load=_bundled("breast_cancer"), rows=569
     ),
     "wine": DatasetSpec("Wine", KIND_TABULAR, 3, load=_bundled("wine"), rows=178),
+    "iris": DatasetSpec("Iris (3 species)", KIND_TABULAR, 3, load=_bundled("iris"), rows=150),
+    "diabetes": DatasetSpec("Diabetes progression (regression)", KIND_TABULAR, 0,
+                            load=_bundled("diabetes", regression=True), rows=442),
     "sparse": DatasetSpec(
         "Few samples, many noise features",
         KIND_TABULAR,
@@ -188,6 +192,46 @@ DATASETS: dict[str, DatasetSpec] = {
         informative=tuple(range(N_SPARSE_INFORMATIVE)),
     ),
 }
+
+
+class UnknownDataset(LookupError):
+    """A dataset name that is not registered, or uploaded data this server does not have."""
+
+
+def spec_for(name: str) -> DatasetSpec:
+    """The registry entry of a bundled or generated set, or of uploaded data (upload:<hash>,
+    read from the runs file); UnknownDataset if there is none."""
+    spec = DATASETS.get(name) if isinstance(name, str) else None
+    if spec is not None:
+        return spec
+    from regdemo.uploads import hash_of
+
+    digest = hash_of(name)
+    if digest is None:
+        raise UnknownDataset(f"no dataset named {str(name)[:60]!r}")
+    from regdemo.dataset_shelf import lookup  # lazily: bundled sets never open the file
+
+    table = lookup(digest)
+    if table is None:
+        raise UnknownDataset(f"this server does not have that uploaded data ({name}); "
+                             "upload the file again")
+    return upload_spec(table)
+
+
+def upload_spec(table) -> DatasetSpec:
+    """A registry entry for an uploaded table (uploads.Table): two number columns of a
+    two-class set are 2-D points, one number column with a numeric target a 1-D curve."""
+    n_classes = table.n_classes
+    if table.numeric and table.n_features == 2 and n_classes == 2:
+        kind = KIND_2D  # the boundary view draws P(class 1): two classes only
+    elif table.numeric and table.n_features == 1 and n_classes == 0:
+        kind = KIND_1D
+    else:
+        kind = KIND_TABULAR
+    what = f"{n_classes} classes" if n_classes else "regression"
+    return DatasetSpec(f"Your data: {table.target} ({table.rows:,} rows, {what})", kind,
+                       n_classes, load=lambda: (table.x, table.y, table.features),
+                       rows=table.rows)
 
 
 def preload() -> None:
@@ -218,9 +262,10 @@ def _bundled_parts(spec: DatasetSpec, n_train, n_val, noise, seed):
     n_val), then training rows from the rest; each pick stratified by class."""
     x_all, y_all, names = spec.load()
     idx = np.arange(len(y_all))
-    rest, test = _stratified(idx, y_all, spec.test_rows, _stream(seed, _TEST))
-    rest, val = _stratified(rest, y_all, n_val, _stream(seed, _VAL))
-    train = _stratified(rest, y_all, n_train, _stream(seed, _TRAIN))[1]
+    labels = y_all if spec.task == "classification" else None  # targets: no strata
+    rest, test = _stratified(idx, labels, spec.test_rows, _stream(seed, _TEST))
+    rest, val = _stratified(rest, labels, n_val, _stream(seed, _VAL))
+    train = _stratified(rest, labels, n_train, _stream(seed, _TRAIN))[1]
     parts = [(x_all[i], y_all[i]) for i in (train, val, test)]
     if noise > 0:  # bundled sets have no noise knob of their own: add it in std units
         scale = x_all.std(axis=0, keepdims=True) + 1e-12  # of the whole set: fixed
@@ -229,14 +274,17 @@ def _bundled_parts(spec: DatasetSpec, n_train, n_val, noise, seed):
     return parts, names
 
 
-def _stratified(idx: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator):
-    """(rest, n rows of idx) with the classes in proportion where that is possible."""
+def _stratified(idx: np.ndarray, y: np.ndarray | None, n: int, rng: np.random.Generator):
+    """(rest, n rows of idx) with the classes in proportion where that is possible (y None:
+    a regression target, a random pick)."""
     from sklearn.model_selection import train_test_split
 
     if n >= len(idx):
         return idx[:0], rng.permutation(idx)
-    n_classes = len(np.unique(y[idx]))
-    if n < n_classes or len(idx) - n < n_classes:
+    counts = np.unique(y[idx], return_counts=True)[1] if y is not None else np.zeros(0)
+    n_classes = len(counts)
+    # A class with one row left cannot be split in proportion (small uploaded sets).
+    if y is None or n < n_classes or len(idx) - n < n_classes or counts.min() < 2:
         picked = rng.permutation(idx)  # too few rows to stratify: a random pick is as good
         return np.sort(picked[n:]), picked[:n]
     rest, chosen = train_test_split(idx, test_size=n, stratify=y[idx],
@@ -255,7 +303,7 @@ def make_split(
 ) -> Split:
     """Draw a dataset's train, validation and test parts, each from its own stream; label
     noise hits train only, so validation and test measure the true task."""
-    spec = DATASETS[dataset]
+    spec = spec_for(dataset)
     names: tuple[str, ...] = ()
     if spec.draw is not None:
         parts = [spec.draw(n, noise, _stream(seed, part))
@@ -279,6 +327,12 @@ def make_split(
         if label_noise > 0:
             y_tr, flipped = _flip_labels(y_tr, label_noise, spec.n_classes, rng)
     else:
+        if spec.load is not None:
+            # Loaded targets come in their own units (hundreds, or prices): in std units of
+            # the training targets, losses read as for the generated sets and stay in float32.
+            y_mean, y_std = float(np.mean(y_tr)), float(np.std(y_tr)) + 1e-12
+            y_tr, y_va, y_te = ((np.asarray(y, np.float64) - y_mean) / y_std
+                                for y in (y_tr, y_va, y_te))
         y_tr, y_va, y_te = (y.astype(np.float32).reshape(-1, 1) for y in (y_tr, y_va, y_te))
         if label_noise > 0:  # corrupted targets: replaced by draws from the target range
             flipped = rng.random(len(y_tr)) < label_noise

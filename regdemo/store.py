@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from regdemo import store_file
+from regdemo import dataset_shelf, store_file
 from regdemo.records import EpochRecord, Event
 from regdemo.run_format import (
     DIVERGED,
@@ -67,14 +67,16 @@ from regdemo.run_format import (
     short,
 )
 
-# What callers take from here (the format's names are re-exported for them).
-__all__ = ["DIVERGED", "FAILED", "FINISHED", "FLOAT_FIELDS", "INTERRUPTED", "MAX_IMPORT_BYTES",
-           "RUNNING", "STATUSES", "STOPPED", "BadRunId", "ImportRejected", "RunInfo",
-           "RunStore", "SavedRun", "StoreError", "UnknownRun", "check_run_id", "is_run_id"]
+# Where the file is (stated in store_file, which the dataset lookup reads without this module).
+from regdemo.store_file import DEFAULT_DATA_DIR, ENV_DATA_DIR, FILE_NAME, default_path
+from regdemo.uploads import HASH
 
-ENV_DATA_DIR = "REGDEMO_DATA_DIR"
-DEFAULT_DATA_DIR = "runs"
-FILE_NAME = "runs.sqlite3"
+# What callers take from here (the format's names are re-exported for them).
+__all__ = ["DEFAULT_DATA_DIR", "DIVERGED", "ENV_DATA_DIR", "FAILED", "FILE_NAME", "FINISHED",
+           "FLOAT_FIELDS", "INTERRUPTED", "MAX_IMPORT_BYTES", "RUNNING", "STATUSES", "STOPPED",
+           "BadRunId", "ImportRejected", "RunInfo", "RunStore", "SavedRun", "StoreError",
+           "UnknownRun", "check_run_id", "default_path", "is_run_id"]
+
 # Connections inherited through fork(): closing one in the child could checkpoint and delete
 # the WAL the parent still uses, so they are kept referenced and never touched.
 _INHERITED: list[sqlite3.Connection] = []
@@ -103,11 +105,6 @@ def _recovering(method):
         return method(self, *args, **kwargs)
 
     return wrapper
-
-
-def default_path() -> Path:
-    """The database file: $REGDEMO_DATA_DIR/runs.sqlite3, or ./runs/runs.sqlite3."""
-    return Path(os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR) / FILE_NAME
 
 
 class RunStore:
@@ -219,6 +216,22 @@ class RunStore:
                          (run_id, browser))
 
     @_recovering
+    def save_dataset(self, table) -> str:
+        """Keep an uploaded table (uploads.Table) by its content hash; returns the hash."""
+        with self._write() as conn:
+            digest = dataset_shelf.save(conn, table)
+        dataset_shelf.remember(table)
+        return digest
+
+    @_recovering
+    def load_dataset(self, digest: str):
+        """The uploaded table saved under `digest` (16 hex digits), or None."""
+        if not isinstance(digest, str) or not HASH.fullmatch(digest):
+            raise StoreError(f"a dataset hash is 16 lowercase hex digits; got {short(digest)}")
+        with self._read() as conn:
+            return dataset_shelf.load(conn, digest)
+
+    @_recovering
     def rename(self, run_id: str, name: str) -> None:
         """Give a run a new name (stored as given; the page escapes it when drawing)."""
         check_run_id(run_id)
@@ -236,6 +249,7 @@ class RunStore:
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM browsers WHERE run_id = ?", (run_id,))
+            # Uploaded tables stay: other runs and shared links may name the same data.
 
     @_recovering
     def mark_interrupted(self, alive: Iterable[str] = ()) -> list[str]:

@@ -14,6 +14,9 @@ from pathlib import Path
 from regdemo.records import FIELDS, FLOAT_FIELDS
 
 SCHEMA_VERSION = 1
+ENV_DATA_DIR = "REGDEMO_DATA_DIR"
+DEFAULT_DATA_DIR = "runs"
+FILE_NAME = "runs.sqlite3"
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's transaction
 
@@ -23,6 +26,18 @@ BROWSERS_TABLE = """CREATE TABLE IF NOT EXISTS browsers (
         run_id TEXT PRIMARY KEY,
         browser TEXT NOT NULL
     ) WITHOUT ROWID"""
+# Uploaded data (regdemo/uploads.py), by content hash: a run's config names it as
+# upload:<hash>, and every process of the server reads it from here. Also its own table.
+DATASETS_TABLE = """CREATE TABLE IF NOT EXISTS datasets (
+        hash TEXT PRIMARY KEY,  -- 16 hex digits of the content's sha256
+        created REAL NOT NULL,
+        task TEXT NOT NULL,  -- classification or regression
+        target TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        dropped INTEGER NOT NULL,  -- rows left out for a missing value
+        meta TEXT NOT NULL,  -- JSON: input names, classes, ... (uploads.Table.meta)
+        arrays BLOB NOT NULL  -- npz, compressed, of x and y (no pickles)
+    )"""
 SCHEMA = (
     """CREATE TABLE runs (
         id TEXT PRIMARY KEY,
@@ -52,6 +67,7 @@ SCHEMA = (
     )""",
     "CREATE INDEX events_by_run ON events (run_id, seq)",
     BROWSERS_TABLE,
+    DATASETS_TABLE,
 )
 COLUMNS = {
     "runs": ["id", "name", "created", "updated", "status", "origin", "parent", "owner",
@@ -59,7 +75,14 @@ COLUMNS = {
     "epochs": ["run_id", *FIELDS],
     "events": ["seq", "run_id", "epoch", "knob", "old", "new"],
     "browsers": ["run_id", "browser"],
+    "datasets": ["hash", "created", "task", "target", "rows", "dropped", "meta", "arrays"],
 }
+
+
+def default_path() -> Path:
+    """The database file: $REGDEMO_DATA_DIR/runs.sqlite3, or ./runs/runs.sqlite3."""
+    return Path(os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR) / FILE_NAME
+
 
 class Unusable(Exception):
     """The file is a readable SQLite database but not one of ours (wrong tables)."""
@@ -102,8 +125,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         elif version > SCHEMA_VERSION:
             raise TooNew(f"it was written by a newer regdemo (schema {version})")
         else:
-            if "runs" in tables:  # a file from before the browsers table: add it
+            if "runs" in tables:  # a file from before these tables: add them
                 conn.execute(BROWSERS_TABLE)
+                conn.execute(DATASETS_TABLE)
             for table, columns in COLUMNS.items():
                 found = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
                 if found != columns:

@@ -17,7 +17,7 @@ from regdemo.config import (
     bounds,
     encode,
 )
-from regdemo.datasets import DATASETS, KIND_2D
+from regdemo.datasets import DATASETS, KIND_2D, UnknownDataset, spec_for
 from regdemo.features import FEATURES
 
 LIVE = "⚡"  # marks knobs that change a running run without a restart
@@ -171,9 +171,13 @@ def _widget(control: Control, container, locked: bool = False, idle: bool = Fals
     help_text = control.help + (" Locked by this link." if locked else "")
     key, kw = control.key, {"help": help_text, "key": control.key, "disabled": locked or idle}
     if control.widget == "selectbox":
-        fmt = control.format
-        return container.selectbox(label, control.options,
-                                   format_func=lambda v: fmt.get(v, str(v)), **kw)
+        fmt, options = control.format, list(control.options)
+        value = st.session_state.get(key)
+        if control.name == "dataset" and value not in options and _title(value):
+            options.append(value)  # uploaded data: an option while it is chosen
+        return container.selectbox(label, options,
+                                   format_func=lambda v: fmt.get(v) or _title(v) or str(v),
+                                   **kw)
     if control.widget == "select_slider":
         return container.select_slider(label, _options(control, st.session_state.get(key)),
                                        format_func=lambda v: f"{v:g}", **kw)
@@ -212,11 +216,12 @@ def current_values() -> dict[str, str]:
 
 
 def draw_controls(problems_by_field: dict[str, list[str]], hide: frozenset = frozenset(),
-                  lock: frozenset = frozenset()) -> None:
+                  lock: frozenset = frozenset(), extras: dict | None = None) -> None:
     """All sections in the sidebar, each problem shown under the control it concerns.
 
     Controls in `hide` are not drawn (a section with none left goes too); those in `lock`
-    are drawn disabled.
+    are drawn disabled. `extras` maps a section title to a function drawing more into it
+    (given the container), like the Data section's uploader.
     """
     for title, controls in SECTIONS.items():
         shown = [c for c in controls if c.name not in hide]
@@ -231,12 +236,25 @@ def draw_controls(problems_by_field: dict[str, list[str]], hide: frozenset = fro
                 _widget(control, st, locked=control.name in lock, idle=idle)
                 for message in problems_by_field.get(control.name, []):
                     st.error(message, icon=":material/warning:")
+            if title in (extras or {}):
+                extras[title](st)
+
+
+def _title(dataset) -> str | None:
+    """An uploaded dataset's title, or None if this server does not have it."""
+    try:
+        return spec_for(dataset).title
+    except UnknownDataset:
+        return None
 
 
 def _points_2d() -> bool:
     """True when the chosen dataset is a 2-D point set."""
     name = st.session_state.get(CONTROLS["dataset"].key)
-    return name not in DATASETS or DATASETS[name].kind == KIND_2D
+    try:
+        return spec_for(name).kind == KIND_2D
+    except UnknownDataset:
+        return True
 
 
 def problems_by_field(problems: list[str]) -> dict[str, list[str]]:

@@ -12,7 +12,17 @@ from regdemo.lessons import LESSONS
 from regdemo.presets import DEFAULT_PRESET, PRESETS
 from regdemo.runner import QUEUED, RUNNING, STOPPED
 from regdemo.store import is_run_id
-from regdemo.ui import compare, controls, explain, lesson_panel, panels, share, sweeps
+from regdemo.ui import (
+    code_panel,
+    compare,
+    controls,
+    explain,
+    lesson_panel,
+    panels,
+    share,
+    sweeps,
+    upload_panel,
+)
 from regdemo.ui.state import get_runner, get_store, session_runs
 
 
@@ -375,7 +385,9 @@ def main() -> None:
         if changed:
             sb.info(f"Changed {', '.join(changed)}: these need a new run. Press Train to "
                     "start it.", icon=":material/refresh:")
-    controls.draw_controls(controls.problems_by_field(problems), hide, lock)
+    # Your own data goes with the Dataset control: not where a link hides or locks it.
+    uploader = {} if {"dataset"} & (hide | lock) else {"Data": upload_panel.draw}
+    controls.draw_controls(controls.problems_by_field(problems), hide, lock, uploader)
     sb.toggle("Projector mode", key="w_projector",
               help="Large type, thick lines, strong contrast and fewer panels, for the back "
                    "of a lecture hall.")
@@ -393,7 +405,7 @@ def main() -> None:
     if "tabs" in hide:
         _live_tab(config.task, config)
         return
-    live, saved, sweep = st.tabs(["Live run", "Saved runs", "Sweep"], key="w_tab")
+    live, saved, sweep, code = st.tabs(["Live run", "Saved runs", "Sweep", "Code"], key="w_tab")
     with live:
         _live_tab(config.task, config)
     with saved:
@@ -402,6 +414,8 @@ def main() -> None:
                                st.session_state.get("owner"))
     with sweep:
         sweeps.sweep_tab(config)
+    with code:
+        code_panel.code_tab(_handle(), config)
 
 
 def _link_warnings() -> None:
